@@ -1,0 +1,289 @@
+"""The ``humanfx`` command line.
+
+Every sub-command is a thin layer over :mod:`editor_plugin`'s API.  Exit codes: 0 on success,
+1 on a user-facing error (one line on stderr: ``humanfx: error: ...``), 130 when interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from fractions import Fraction
+from pathlib import Path
+
+from tqdm import tqdm
+
+from inference.errors import CancelledError, HumanfxError, InputError
+
+log = logging.getLogger("humanfx")
+
+EPILOG = """\
+typical session:
+  humanfx synth demo/ --people 3 --frames 96           # a synthetic clip + its ground truth
+  humanfx import demo/clip.mp4 demo/clip.tracks.json   # person layers into the cache
+  humanfx persons demo/clip.mp4                        # who is in it
+  humanfx render demo/clip.mp4 -o out.mp4 --person 1 --background blur:25
+"""
+
+
+class _Progress:
+    """tqdm progress bar as a ``progress(done, total)`` callback."""
+
+    def __init__(self, desc: str, unit: str = "frame", disable: bool = False):
+        self._bar: tqdm | None = None
+        self._desc, self._unit, self._disable = desc, unit, disable
+
+    def __call__(self, done: int, total: int) -> None:
+        if self._bar is None:
+            self._bar = tqdm(total=total, desc=self._desc, unit=self._unit,
+                             disable=self._disable, leave=False, file=sys.stderr)
+        self._bar.update(done - self._bar.n)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+        if w < 16 or h < 16:
+            raise ValueError
+        return w, h
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"bad size {text!r}: use WxH, e.g. 640x360 (min 16x16)")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
+    return v
+
+
+def _person_ids(text: str) -> list[int]:
+    try:
+        ids = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"bad person list {text!r}: use ID or ID,ID (numbers)")
+    if not ids:
+        raise argparse.ArgumentTypeError("empty person list")
+    return ids
+
+
+def _fps(text: str) -> Fraction:
+    try:
+        value = Fraction(text)
+    except (ValueError, ZeroDivisionError):
+        raise argparse.ArgumentTypeError(f"bad frame rate {text!r}: use e.g. 24, 25 or 30000/1001")
+    if value <= 0:
+        raise argparse.ArgumentTypeError("frame rate must be positive")
+    return value
+
+
+# -- commands ---------------------------------------------------------------------------------
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    from editor_plugin.synth_io import write_synthetic_clip
+    from inference.synth import SynthConfig
+
+    w, h = args.size
+    cfg = SynthConfig(people=args.people, frames=args.frames, width=w, height=h, fps=args.fps,
+                      seed=args.seed)
+    bar = _Progress("synth", disable=args.quiet)
+    try:
+        clip, tracks = write_synthetic_clip(args.out_dir, cfg, codec=args.codec, progress=bar)
+    finally:
+        bar.close()
+    print(f"wrote {clip}\nwrote {tracks}")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from editor_plugin.session import ClipSession
+
+    session = ClipSession(args.clip)
+    result = session.import_tracks(args.tracks)
+    print(f"imported {result.tracks} persons, {result.annotations} person-frames "
+          f"({result.frames_with_people} frames with people) into {result.cache_path}")
+    return 0
+
+
+def cmd_persons(args: argparse.Namespace) -> int:
+    from editor_plugin.session import ClipSession
+
+    session = ClipSession(args.clip)
+    persons = session.persons(args.layers)
+    if args.json:
+        import json
+
+        print(json.dumps([p.to_dict() for p in persons], indent=2))
+        return 0
+    if not persons:
+        print("nobody was found in this clip")
+        return 0
+    n = session.info.frame_count
+    print(f"{'id':>4}  {'name':<16} {'frames':<13} {'present':>7}  coverage")
+    for p in persons:
+        span = f"{p.first_frame}-{p.last_frame}"
+        print(f"{p.id:>4}  {(p.name or '')[:16]:<16} {span:<13} {p.frames_present:>7}  "
+              f"{100.0 * p.frames_present / max(1, n):5.1f}%")
+    return 0
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from editor_plugin.media import Codec
+    from editor_plugin.render import FrameRange, RenderSpec, render
+    from editor_plugin.session import ClipSession
+    from effects.backgrounds import parse_background
+
+    session = ClipSession(args.clip)
+    spec = RenderSpec(
+        persons=tuple(args.person),
+        background=parse_background(args.background),
+        codec=Codec(args.codec),
+        frames=FrameRange.parse(args.range) if args.range else FrameRange(),
+        refine=args.refine,
+        audio=not args.no_audio,
+        layers=args.layers,
+        quality=args.quality,
+    )
+    bar = _Progress("render", disable=args.quiet)
+    try:
+        out = render(session, spec, args.output, progress=bar)
+    finally:
+        bar.close()
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_export_tracks(args: argparse.Namespace) -> int:
+    from editor_plugin.session import ClipSession
+
+    session = ClipSession(args.clip)
+    out = session.export_tracks(args.output, args.format, source=args.layers)
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from editor_plugin.demo import run_demo
+
+    out = run_demo(Path(args.out), progress_factory=lambda d: _Progress(d, disable=args.quiet))
+    print(f"demo written to {out}")
+    return 0
+
+
+# -- parser -----------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="humanfx",
+        description="Find and track every person in a clip, cache them as per-person layers, "
+        "swap the background behind chosen people and export.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    s = sub.add_parser("synth", help="write a synthetic clip with ground-truth tracks",
+                       description="Procedural people walking, gesturing and crossing on a moving "
+                       "textured background, with an audio track; writes CLIP and "
+                       "CLIP.tracks.json (COCO-video). Deterministic per --seed.")
+    s.add_argument("out_dir", type=Path, help="folder to write into (created if missing)")
+    s.add_argument("--people", type=_positive_int, default=3, help="number of people (default 3)")
+    s.add_argument("--frames", type=_positive_int, default=48, help="clip length in frames (48)")
+    s.add_argument("--size", type=_size, default=(640, 360), help="WxH (default 640x360)")
+    s.add_argument("--fps", type=_fps, default=Fraction(24), help="frame rate (24; 30000/1001 ok)")
+    s.add_argument("--seed", type=int, default=0, help="random seed (0)")
+    s.add_argument("--codec", default="h264", choices=["h264", "ffv1"],
+                   help="h264 (clip.mp4, default) or ffv1 (lossless clip.mkv)")
+    s.set_defaults(func=cmd_synth)
+
+    s = sub.add_parser("import", help="import tracks (COCO-video, YouTube-VIS, PoseTrack) for a clip",
+                       description="Read a tracks file into the clip's person-layer cache. The "
+                       "format is detected from the content. The file must match the clip's "
+                       "frame size and frame count.")
+    s.add_argument("clip", type=Path)
+    s.add_argument("tracks", type=Path)
+    s.set_defaults(func=cmd_import)
+
+    s = sub.add_parser("persons", help="list the persons of a clip",
+                       description="Ids, frame ranges and coverage of each tracked person.")
+    s.add_argument("clip", type=Path)
+    s.add_argument("--layers", help="which cache (source name) to read; default the newest")
+    s.add_argument("--json", action="store_true", help="machine-readable output")
+    s.set_defaults(func=cmd_persons)
+
+    s = sub.add_parser("render", help="swap the background behind chosen persons and export",
+                       description="Composite the selected persons over a new background and "
+                       "write a video (or PNG sequence). Audio is kept.",
+                       epilog="backgrounds:\n  color:#RRGGBB        solid colour\n"
+                       "  image:PATH[:fit|fill] a picture (fill by default)\n"
+                       "  blur:RADIUS          the original, blurred (pixels)\n"
+                       "  video:PATH           another video, looped and time-synced",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    s.add_argument("clip", type=Path)
+    s.add_argument("-o", "--output", type=Path, required=True,
+                   help="output file (.mp4/.mov/.mkv) or folder for --codec png")
+    s.add_argument("--person", type=_person_ids, required=True, help="ID or ID,ID")
+    s.add_argument("--background", required=True, help="see 'backgrounds' below")
+    s.add_argument("--codec", default="h264", choices=["h264", "hevc", "prores4444", "ffv1", "png"])
+    s.add_argument("--range", help="START:END frame range (END exclusive)")
+    s.add_argument("--refine", default="feather", choices=["none", "feather"],
+                   help="matte edge: none = hard matte exactly as given; feather (default)")
+    s.add_argument("--quality", type=int, help="codec quality (H.264/HEVC CRF; lower is better)")
+    s.add_argument("--no-audio", action="store_true", help="drop the audio")
+    s.add_argument("--layers", help="which cache (source name) to use; default the newest")
+    s.set_defaults(func=cmd_render)
+
+    s = sub.add_parser("export-tracks", help="write the clip's tracks to a file",
+                       description="Write the person layers of a clip as a tracks file.")
+    s.add_argument("clip", type=Path)
+    s.add_argument("--format", default="cocovideo", choices=["cocovideo", "youtube-vis", "posetrack"])
+    s.add_argument("-o", "--output", type=Path, required=True)
+    s.add_argument("--layers", help="which cache (source name) to read; default the newest")
+    s.set_defaults(func=cmd_export_tracks)
+
+    s = sub.add_parser("demo", help="synthesize a clip, layer it and render a background swap",
+                       description="Runs offline: writes a synthetic clip, imports its person "
+                       "layers and renders background swaps into --out.")
+    s.add_argument("--out", default="humanfx-demo", help="output folder (humanfx-demo)")
+    s.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("humanfx: interrupted; nothing partial was kept", file=sys.stderr)
+        return 130
+    except CancelledError as exc:
+        print(f"humanfx: {exc}", file=sys.stderr)
+        return 130
+    except (HumanfxError, InputError) as exc:
+        print(f"humanfx: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        print(f"humanfx: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

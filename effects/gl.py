@@ -1,0 +1,256 @@
+"""OpenGL plumbing shared by the compositor and the effects.
+
+Image-space convention (used by every GL pass in :mod:`effects`)
+-----------------------------------------------------------------
+NumPy images are stored top row first.  We upload them unchanged, so *texture row r is image
+row r*; every pass renders with a full-screen triangle and addresses pixels through
+``gl_FragCoord``, so *framebuffer row r is image row r* too, and ``glReadPixels`` (which returns
+rows in memory order) gives the image back top row first.  Nothing is ever flipped: in a
+fragment shader ``gl_FragCoord.xy`` is the pixel centre ``(col + 0.5, row + 0.5)`` in the
+image coordinate frame of :mod:`inference.tracks.model` (x right, y down).  The only thing
+that would look upside down is a GL *window* showing these textures, which we never create.
+
+Textures are uploaded and read with an alignment of 1, so any width (odd ones included) works.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import cv2
+import moderngl
+import numpy as np
+
+from inference.errors import HumanfxError
+
+if TYPE_CHECKING:
+    from effects.shaders import ShaderLibrary
+
+log = logging.getLogger(__name__)
+
+#: Minimum OpenGL version (core profile) the shaders are written for.
+GL_REQUIRE = 330
+
+_OPENGL_HINT = (
+    "humanfx needs OpenGL 3.3 through EGL: install your GPU driver, or Mesa's software "
+    "renderer (Debian/Ubuntu: apt install libegl1 libgl1-mesa-dri)"
+)
+
+
+def create_context(backend: str | None = None) -> moderngl.Context:
+    """Create a standalone (headless) OpenGL >= 3.3 context.
+
+    ``backend=None`` tries EGL first (works without a display server, on GPUs and on Mesa's
+    llvmpipe) and then moderngl's platform default (GLX/WGL/CGL).  A named ``backend`` (e.g.
+    ``'egl'``) is the only one tried.  Raises :class:`HumanfxError` saying how to get OpenGL
+    when no context can be made.  The renderer string is logged at INFO level.
+    """
+    backends: list[str | None] = [backend] if backend is not None else ["egl", None]
+    failures: list[str] = []
+    for b in backends:
+        try:
+            ctx = (
+                moderngl.create_standalone_context(require=GL_REQUIRE, backend=b)
+                if b is not None
+                else moderngl.create_standalone_context(require=GL_REQUIRE)
+            )
+        except Exception as exc:  # noqa: BLE001 -- glcontext raises plain Exception
+            msg = " ".join(str(exc).split()) or type(exc).__name__
+            failures.append(f"{b or 'default'}: {msg}")
+            log.debug("OpenGL backend %s failed: %s", b or "default", msg)
+            continue
+        log.info(
+            "OpenGL %s context (%s): %s / %s",
+            ctx.info.get("GL_VERSION", "?"),
+            b or "default",
+            ctx.info.get("GL_RENDERER", "?"),
+            ctx.info.get("GL_VENDOR", "?"),
+        )
+        return ctx
+    raise HumanfxError(
+        f"could not create an OpenGL context ({'; '.join(failures)})", hint=_OPENGL_HINT
+    )
+
+
+def renderer_name(ctx: moderngl.Context) -> str:
+    """The driver's renderer string, e.g. ``'llvmpipe (LLVM 15.0.6, 256 bits)'``."""
+    return str(ctx.info.get("GL_RENDERER", "unknown"))
+
+
+@dataclass
+class RenderTarget:
+    """A colour texture with a framebuffer that renders into it (``width`` x ``height``)."""
+
+    texture: moderngl.Texture
+    fbo: moderngl.Framebuffer
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) in pixels."""
+        return self.texture.size
+
+    def release(self) -> None:
+        self.fbo.release()
+        self.texture.release()
+
+
+def make_target(
+    ctx: moderngl.Context,
+    size: tuple[int, int],
+    components: int = 4,
+    dtype: str = "f1",
+    *,
+    linear: bool = False,
+) -> RenderTarget:
+    """Allocate a render target of ``size = (width, height)``; edges clamp; nearest or linear."""
+    tex = ctx.texture(size, components, dtype=dtype, alignment=1)
+    configure_texture(tex, linear=linear)
+    return RenderTarget(tex, ctx.framebuffer(color_attachments=[tex]))
+
+
+def configure_texture(tex: moderngl.Texture, *, linear: bool) -> None:
+    """Clamp-to-edge addressing and nearest (exact texel) or bilinear filtering."""
+    f = moderngl.LINEAR if linear else moderngl.NEAREST
+    tex.filter = (f, f)
+    tex.repeat_x = False
+    tex.repeat_y = False
+
+
+class TextureSlot:
+    """A texture that is (re)written from NumPy images of one shape and dtype, reused per frame.
+
+    ``upload(img)`` takes an (H, W) or (H, W, C) array, C in 1..4, dtype uint8 (normalised to
+    [0, 1] in GL) or float32 (as is).  The texture is reallocated only when the shape or dtype
+    changes.  Rows are uploaded top row first (see the module docstring).  uint8 RGB images
+    are stored as RGBA (A = 1), converted by OpenCV into a staging buffer: on Mesa that is 2-3x
+    faster than letting the driver convert RGB texel by texel.
+    """
+
+    def __init__(self, ctx: moderngl.Context, *, linear: bool = False):
+        self.ctx = ctx
+        self.linear = linear
+        self.texture: moderngl.Texture | None = None
+        self._key: tuple | None = None
+        self._staging: np.ndarray | None = None
+
+    def upload(self, img: np.ndarray) -> moderngl.Texture:
+        if img.dtype == np.uint8:
+            dtype = "f1"
+        elif img.dtype == np.float32:
+            dtype = "f4"
+        else:
+            raise TypeError(f"texture data must be uint8 or float32, not {img.dtype}")
+        if img.ndim == 2:
+            h, w = img.shape
+            c = 1
+        elif img.ndim == 3 and 1 <= img.shape[2] <= 4:
+            h, w, c = img.shape
+        else:
+            raise ValueError(f"texture data must be (H, W) or (H, W, 1..4), not {img.shape}")
+        expand = c == 3 and dtype == "f1"
+        key = (w, h, c, dtype)
+        if key != self._key:
+            self.release()
+            self.texture = self.ctx.texture((w, h), 4 if expand else c, dtype=dtype, alignment=1)
+            configure_texture(self.texture, linear=self.linear)
+            self._staging = np.empty((h, w, 4), np.uint8) if expand else None
+            self._key = key
+        assert self.texture is not None
+        if self._staging is not None:
+            cv2.cvtColor(img, cv2.COLOR_RGB2RGBA, dst=self._staging)
+            self.texture.write(self._staging, alignment=1)
+        else:
+            self.texture.write(np.ascontiguousarray(img), alignment=1)
+        return self.texture
+
+    def release(self) -> None:
+        if self.texture is not None:
+            self.texture.release()
+        self.texture = None
+        self._key = None
+        self._staging = None
+
+
+def fullscreen_vao(ctx: moderngl.Context, program: moderngl.Program) -> moderngl.VertexArray:
+    """A vertex array with no buffers: draw 3 vertices; the program's vertex shader makes a
+    triangle covering the viewport from ``gl_VertexID`` (see ``effects/shaders/composite.glsl``)."""
+    return ctx.vertex_array(program, [])
+
+
+def draw_fullscreen(vao: moderngl.VertexArray, target: moderngl.Framebuffer) -> None:
+    """Run ``vao``'s program over every pixel of ``target``."""
+    target.use()
+    vao.render(moderngl.TRIANGLES, vertices=3)
+
+
+class RenderResources:
+    """GL objects that persist across frames for one output size, owned by the compositor.
+
+    Backgrounds and effects are immutable values; whatever GL state they need between frames
+    (render targets, uploaded images, vertex arrays) lives here, under string keys they choose
+    (by convention prefixed with their kind, e.g. ``"blur.tmp"``).  Objects are reallocated only
+    when their size changes and released by :meth:`release`.
+
+    ``size`` is the output ``(width, height)`` in pixels.
+    """
+
+    def __init__(self, ctx: moderngl.Context, shaders: ShaderLibrary, size: tuple[int, int]):
+        self.ctx = ctx
+        self.shaders = shaders
+        self.size = size
+        self._targets: dict[str, tuple[tuple, RenderTarget]] = {}
+        self._slots: dict[str, TextureSlot] = {}
+        self._vaos: dict[int, tuple[moderngl.Program, moderngl.VertexArray]] = {}
+        #: Free-form per-key state (e.g. which image is currently uploaded), cleared on release.
+        self.state: dict[str, object] = {}
+
+    def target(
+        self,
+        key: str,
+        size: tuple[int, int],
+        components: int = 4,
+        dtype: str = "f1",
+        *,
+        linear: bool = False,
+    ) -> RenderTarget:
+        """The render target ``key``, (re)allocated if its size/format/filter differ."""
+        spec = (tuple(size), components, dtype, linear)
+        hit = self._targets.get(key)
+        if hit is not None and hit[0] == spec:
+            return hit[1]
+        if hit is not None:
+            hit[1].release()
+        t = make_target(self.ctx, spec[0], components, dtype, linear=linear)
+        self._targets[key] = (spec, t)
+        return t
+
+    def slot(self, key: str, *, linear: bool = False) -> TextureSlot:
+        """The upload slot ``key`` (see :class:`TextureSlot`)."""
+        s = self._slots.get(key)
+        if s is None:
+            s = self._slots[key] = TextureSlot(self.ctx, linear=linear)
+        return s
+
+    def fullscreen(self, program: moderngl.Program) -> moderngl.VertexArray:
+        """A cached buffer-less vertex array for ``program`` (see :func:`fullscreen_vao`)."""
+        hit = self._vaos.get(id(program))
+        if hit is not None and hit[0] is program:
+            return hit[1]
+        vao = fullscreen_vao(self.ctx, program)
+        self._vaos[id(program)] = (program, vao)
+        return vao
+
+    def release(self) -> None:
+        """Release every GL object held here (programs belong to the shader library)."""
+        for _, t in self._targets.values():
+            t.release()
+        for s in self._slots.values():
+            s.release()
+        for _, vao in self._vaos.values():
+            vao.release()
+        self._targets.clear()
+        self._slots.clear()
+        self._vaos.clear()
+        self.state.clear()

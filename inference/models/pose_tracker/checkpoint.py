@@ -1,0 +1,120 @@
+"""Pose-tracker checkpoints: atomic writes, safe loads (``weights_only=True``), clear errors.
+
+A checkpoint is a ``torch.save`` dict of plain data and tensors:
+
+``format`` (``"humanfx.pose_tracker"``), ``version`` (1), ``net`` (:class:`PoseNetConfig` as a
+dict), ``input_size`` (``[w, h]`` the model was trained at), ``step`` (optimizer steps done),
+``seed``, ``model`` (state dict) and, for training checkpoints, ``optimizer`` (state dict).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from inference.errors import InputError
+
+from .network import PoseNetConfig, PoseTrackerNet
+
+FORMAT = "humanfx.pose_tracker"
+VERSION = 1
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    """What a checkpoint says about its model."""
+
+    path: Path
+    net: PoseNetConfig
+    input_size: tuple[int, int]
+    step: int
+    seed: int
+
+
+def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
+    """Write ``payload`` (plus format/version) atomically: temp file in the folder, then rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save({"format": FORMAT, "version": VERSION, **payload}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu") -> dict:
+    """Load and validate a checkpoint dict; every failure is an :class:`InputError` naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("pose-tracker checkpoint not found", path=path,
+                         hint="train one with train_pose_tracker or pass the right path")  # fmt: skip
+    try:
+        data = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # truncated zip, pickle errors, foreign objects...
+        raise InputError(
+            f"cannot read pose-tracker checkpoint ({type(exc).__name__})",
+            path=path,
+            hint="the file is truncated or not a humanfx checkpoint; re-train or re-download it",
+        ) from exc
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise InputError("not a humanfx pose-tracker checkpoint", path=path,
+                         hint="pass a file written by train_pose_tracker")  # fmt: skip
+    if data.get("version") != VERSION:
+        raise InputError(f"pose-tracker checkpoint version {data.get('version')} is not supported",
+                         path=path, hint=f"this humanfx reads version {VERSION}")  # fmt: skip
+    for key in ("net", "model", "input_size", "step"):
+        if key not in data:
+            raise InputError(f"pose-tracker checkpoint lacks {key!r}", path=path,
+                             hint="the file is damaged; re-train it")  # fmt: skip
+    return data
+
+
+def checkpoint_info(path: str | Path, data: dict) -> CheckpointInfo:
+    """The :class:`CheckpointInfo` of a loaded checkpoint dict."""
+    try:
+        net = PoseNetConfig.from_dict(data["net"])
+    except (TypeError, KeyError, ValueError) as exc:
+        raise InputError(f"pose-tracker checkpoint has a bad architecture record ({exc})",
+                         path=path, hint="re-train it")  # fmt: skip
+    w, h = data["input_size"]
+    return CheckpointInfo(Path(path), net, (int(w), int(h)), int(data["step"]),
+                          int(data.get("seed", 0)))  # fmt: skip
+
+
+def load_state(model: PoseTrackerNet, state: dict, path: str | Path) -> None:
+    """``model.load_state_dict(state)`` with a mismatch reported as an :class:`InputError`."""
+    try:
+        model.load_state_dict(state, strict=True)
+    except (RuntimeError, KeyError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(
+            f"pose-tracker checkpoint does not fit the {model.config.backbone} architecture "
+            f"({first[:160]})",
+            path=path,
+            hint="use a checkpoint trained with the same network settings",
+        ) from exc
+
+
+def load_pose_tracker(
+    path: str | Path, *, device: str | torch.device = "cpu", net: PoseNetConfig | None = None
+) -> tuple[PoseTrackerNet, CheckpointInfo]:
+    """Build the network a checkpoint describes (or ``net``, which must match) and load it.
+
+    Returns the model in eval mode on ``device`` and the checkpoint's :class:`CheckpointInfo`.
+    """
+    data = read_checkpoint(path)
+    info = checkpoint_info(path, data)
+    model = PoseTrackerNet(net or info.net)
+    load_state(model, data["model"], path)
+    return model.to(device).eval(), info

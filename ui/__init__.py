@@ -1,0 +1,1 @@
+"""humanfx desktop app (PySide6).  The only package that may import Qt; nothing imports it."""
