@@ -42,6 +42,8 @@ from inference.tracking.camera import CameraMotionEstimator
 from inference.tracking.evaluation import mot_metrics, persons_to_boxes
 
 log = logging.getLogger("bench_tracker_mot")
+
+
 def sort_published(path: Path) -> dict[str, dict[str, float]]:
     """``{sequence: {"MOTA": .., "IDs": .., "FP": .., "FN": ..}}`` from SORT's README table."""
     out: dict[str, dict[str, float]] = {}
@@ -148,7 +150,7 @@ def throughput_synthetic(config: TrackerConfig, *, images: bool, n_frames: int,
         img = None
         if images:
             img = bg.copy()
-            for (x, y, w, h), (top, bottom) in zip(boxes.astype(int), colours):
+            for (x, y, w, h), (top, bottom) in zip(boxes.astype(int), colours, strict=True):
                 img[y:y + h // 2, x:x + w] = top
                 img[y + h // 2:y + h, x:x + w] = bottom
         dets = [Detection(b + rng.normal(0, 1, 4), 0.95) for b in boxes]
@@ -286,12 +288,12 @@ def report(config: TrackerConfig, synthetic_frames: int) -> str:
     parts += [f"Tracker settings: {'defaults' if not overrides else overrides}.", ""]
     if (root / "mot15-sort-detections").is_dir():
         parts += [check_scoring(root), "",
-                  "MOT15 (train) with SORT's Faster R-CNN detections, box-only, scored with "
-                  "py-motmetrics (IoU >= 0.5); SORT columns: published (SORT README, "
-                  "MOTChallenge devkit); n/p = not published.", ""]
+                  ("MOT15 (train) with SORT's Faster R-CNN detections, box-only, scored with "
+                   "py-motmetrics (IoU >= 0.5); SORT columns: published (SORT README, "
+                   "MOTChallenge devkit); n/p = not published."), ""]
         parts += accuracy_table(root, config) + [""]
-        parts += ["Throughput on MOT15 detections (box-only; tracker time only, file parsing "
-                  "excluded):", ""] + throughput_mot(root, config) + [""]
+        parts += [("Throughput on MOT15 detections (box-only; tracker time only, file "
+                   "parsing excluded):"), ""] + throughput_mot(root, config) + [""]
         parts += ["Scene cuts and camera motion on real footage (images only, no detections):",
                   ""] + real_footage_camera(root, config) + [""]
         parts += ["Appearance descriptor distances on real footage (DAVIS masks):", ""]
@@ -304,8 +306,8 @@ def report(config: TrackerConfig, synthetic_frames: int) -> str:
     parts += ["Synthetic throughput, 10 people per frame:", "",
               "| input | tracker frames/s |", "|---|---:|",
               f"| boxes only | {box_fps:.0f} |",
-              f"| boxes + 640x480 RGB (appearance + camera motion + scene cuts) | "
-              f"{img_fps:.0f} |"]
+              (f"| boxes + 640x480 RGB (appearance + camera motion + scene cuts) | "
+               f"{img_fps:.0f} |")]
     return "\n".join(parts) + "\n"
 
 

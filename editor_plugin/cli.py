@@ -179,6 +179,43 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_track(args: argparse.Namespace) -> int:
+    from inference.tracking import track_mot
+
+    result = track_mot(args.detections, args.output)
+    ids = {p.track_id for persons in result.values() for p in persons}
+    print(f"tracked {len(ids)} persons over {len(result)} frames; wrote {args.output}")
+    return 0
+
+
+_COUNT_METRICS = {"id_switches", "false_positives", "misses", "fragmentations", "mostly_tracked",
+                  "partially_tracked", "mostly_lost", "gt_boxes", "pred_boxes"}
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    import json
+    import math
+
+    from inference.metrics import METRIC_DESCRIPTIONS, evaluate
+    from inference.tracks.io import load_tracks
+
+    scores = evaluate(load_tracks(args.pred), load_tracks(args.gt),
+                      dilation_ratio=args.dilation_ratio)
+    if args.json:
+        print(json.dumps({k: (None if math.isnan(v) else v) for k, v in scores.items()}, indent=2))
+        return 0
+    width = max(len(k) for k in scores)
+    for key, value in scores.items():
+        if math.isnan(value):
+            shown = "n/a"
+        elif key in _COUNT_METRICS:
+            shown = str(int(value))
+        else:
+            shown = f"{value:.4f}"
+        print(f"{key:<{width}}  {shown:>10}  {METRIC_DESCRIPTIONS.get(key, '')}")
+    return 0
+
+
 # -- parser -----------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -251,6 +288,26 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", type=Path, required=True)
     s.add_argument("--layers", help="which cache (source name) to read; default the newest")
     s.set_defaults(func=cmd_export_tracks)
+
+    s = sub.add_parser("track", help="track external detections (MOTChallenge in and out)",
+                       description="Run humanfx's person tracker alone on a detector's output: "
+                       "MOTChallenge det.txt rows `frame,-1,x,y,w,h,score,...` (1-based frames) "
+                       "in, MOTChallenge results `frame,id,x,y,w,h,1,-1,-1,-1` out.")
+    s.add_argument("--detections", type=Path, required=True, help="det.txt")
+    s.add_argument("--format", default="mot", choices=["mot"], help="detections format (mot)")
+    s.add_argument("-o", "--output", type=Path, required=True, help="results file to write")
+    s.set_defaults(func=cmd_track)
+
+    s = sub.add_parser("eval", help="score predicted tracks against ground truth",
+                       description="Temporal mask AP (TMIoU) and temporal boundary AP (TBIoU) as "
+                       "in the design paper, sMOTSA, COCO keypoint AP, MOTA/IDF1 — whatever both "
+                       "files support. Both are tracks files (COCO-video, YouTube-VIS, PoseTrack).")
+    s.add_argument("pred", type=Path)
+    s.add_argument("gt", type=Path)
+    s.add_argument("--dilation-ratio", type=float, default=0.01,
+                   help="boundary band width as a fraction of the image diagonal (0.01)")
+    s.add_argument("--json", action="store_true", help="machine-readable output")
+    s.set_defaults(func=cmd_eval)
 
     s = sub.add_parser("demo", help="synthesize a clip, layer it and render a background swap",
                        description="Runs offline: writes a synthetic clip, imports its person "

@@ -25,6 +25,7 @@ from inference.models.pose_tracker.data import (
     AugmentConfig,
     FramePair,
     ListPairSource,
+    SynthSourceConfig,
     make_sample,
 )
 from inference.models.pose_tracker.decode import Detection, decode, to_frame
@@ -42,6 +43,16 @@ from inference.models.pose_tracker.targets import (
 )
 from inference.models.pose_tracker.tracker import CenterTrackAssociator, greedy_match
 from inference.tracks.model import V_NONE, V_OCCLUDED, V_VISIBLE
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread():
+    """These 64-256 px workloads gain nothing from intra-op threads, and on a busy 2-core
+    machine OpenMP threads waiting on each other made training here ~8x slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
 
 SMALL_NET = PoseNetConfig(backbone="resnet18", neck_channels=(64, 32, 32), head_channels=32)
 
@@ -447,23 +458,33 @@ def test_make_sample_shapes_pre_heatmap_and_tracking_targets():
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """~30 AdamW steps on four hand-made frame pairs at 64x64 (lr raised to 1e-3 so that the
-    loss visibly falls within the test's budget)."""
-    cfg = PoseTrainConfig(net=SMALL_NET, lr=1e-3, log_every=10,
-                          augment=AugmentConfig(scale=0.1, shift=0.05))  # fmt: skip
+    """30 AdamW steps on pairs of nearby frames of two small synthetic scenes, at 64x64 (lr
+    raised to 1e-3 so that the loss visibly falls within the test's budget)."""
+    cfg = PoseTrainConfig(
+        net=SMALL_NET, lr=1e-3, log_every=10, augment=AugmentConfig(scale=0.1, shift=0.05),
+        synth=SynthSourceConfig(scenes=2, people=(2, 3), frames=8, width=128, height=96),
+    )  # fmt: skip
     out = tmp_path_factory.mktemp("pose-train")
     return train_pose_tracker(cfg, out_dir=out, device="cpu", steps=30, batch_size=2,
-                              input_size=64, seed=3, source=ListPairSource(_pairs(4)))  # fmt: skip
+                              input_size=64, seed=3)  # fmt: skip
 
 
 def test_training_loss_falls(trained):
     losses = [h["total"] for h in trained.history]
     assert len(losses) == 30 and all(math.isfinite(v) for v in losses)
     assert [h["step"] for h in trained.history] == list(range(1, 31))
-    assert np.mean(losses[-5:]) < 0.75 * np.mean(losses[:5])
+    assert np.mean(losses[-5:]) < 0.8 * np.mean(losses[:5])
     for term in ("hm", "wh", "hps", "hm_hp"):
         first = np.mean([h[term] for h in trained.history[:5]])
         assert np.mean([h[term] for h in trained.history[-5:]]) < first, term
+
+
+def test_hand_made_pairs_train_too(tmp_path):
+    res = train_pose_tracker(PoseTrainConfig(net=SMALL_NET, lr=1e-3), out_dir=tmp_path, steps=12,
+                             batch_size=2, input_size=64, seed=0,
+                             source=ListPairSource(_pairs(2)))  # fmt: skip
+    losses = [h["total"] for h in res.history]
+    assert np.mean(losses[-3:]) < np.mean(losses[:3])
 
 
 def test_checkpoint_loads_and_drives_the_tracker(trained):

@@ -126,7 +126,7 @@ def assign(cost: np.ndarray, max_cost: float = INFEASIBLE) -> tuple[list[tuple[i
     if n == 0 or m == 0:
         return [], list(range(n)), list(range(m))
     rows, cols = linear_sum_assignment(np.minimum(cost, max_cost))
-    matches = [(int(r), int(c)) for r, c in zip(rows, cols) if cost[r, c] < max_cost]
+    matches = [(int(r), int(c)) for r, c in zip(rows, cols, strict=True) if cost[r, c] < max_cost]
     mr = {r for r, _ in matches}
     mc = {c for _, c in matches}
     return (matches, [r for r in range(n) if r not in mr], [c for c in range(m) if c not in mc])

@@ -1,9 +1,9 @@
-"""CLEAR-MOT and identity metrics (MOTA, IDF1, ID switches, ...) via py-motmetrics.
+"""Score tracker output on box tracks (MOTA, IDF1, ID switches, ...).
 
-motmetrics is a test/benchmark dependency (``humanfx[test]``), imported lazily.  Box distances
-are computed here (``1 - IoU``, pairs with IoU below the threshold cannot match) because
-motmetrics 1.4.0's own ``iou_matrix`` calls ``np.asfarray``, removed in NumPy 2.
-The result matches ``motmetrics.utils.compare_to_groundtruth(gt, hyp, 'iou', distth=0.5)``.
+A thin adapter from the tracker's ``{frame: [(id, bbox)]}`` layout to
+:class:`inference.metrics.mot.ClearMotAccumulator` — the project's one CLEAR-MOT / ID-metric
+implementation, cross-checked number for number against py-motmetrics in
+``tests/test_metrics_crosscheck.py``.
 """
 
 from __future__ import annotations
@@ -12,11 +12,9 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from inference.errors import HumanfxError
+from inference.metrics.mot import ClearMotAccumulator, box_iou_matrix
 
-from .costs import iou_matrix
-
-#: Metric names computed by :func:`mot_metrics` (motmetrics' names).
+#: Metric names returned by :func:`mot_metrics` (py-motmetrics' names).
 METRICS = ("mota", "motp", "idf1", "num_switches", "num_false_positives", "num_misses",
            "recall", "precision", "mostly_tracked", "mostly_lost", "num_unique_objects",
            "num_fragmentations")
@@ -29,29 +27,22 @@ def mot_metrics(gt: Mapping[int, Boxes], hyp: Mapping[int, Boxes],
     """Score tracker output against ground truth.
 
     Args:
-        gt: ``{frame_index: [(object_id, bbox (4,) xywh), ...]}``.
+        gt: ``{frame_index: [(object_id, bbox (4,) xywh pixels), ...]}``.
         hyp: same layout for the tracker's hypotheses.
         iou_threshold: minimum IoU for a ground-truth/hypothesis pair to count as a match.
 
     Returns:
-        ``{name: value}`` for every name in :data:`METRICS` (``motp`` is mean ``1 - IoU``).
+        ``{name: value}`` for every name in :data:`METRICS`; ``motp`` is the mean IoU of matches
+        (MOTChallenge's convention, higher is better).
     """
-    try:
-        import motmetrics as mm
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise HumanfxError("motmetrics is not installed",
-                           hint="install the test extras: pip install 'humanfx[test]'") from exc
-    acc = mm.MOTAccumulator(auto_id=False)
+    acc = ClearMotAccumulator(iou_threshold)
     for f in sorted(set(gt) | set(hyp)):
-        g = gt.get(f, [])
-        h = hyp.get(f, [])
-        gb = np.array([b for _, b in g], dtype=np.float64).reshape(-1, 4)
-        hb = np.array([b for _, b in h], dtype=np.float64).reshape(-1, 4)
-        dist = 1.0 - iou_matrix(gb, hb)
-        dist[dist > 1.0 - iou_threshold] = np.nan
-        acc.update([i for i, _ in g], [i for i, _ in h], dist, frameid=f)
-    summary = mm.metrics.create().compute(acc, metrics=list(METRICS), name="seq")
-    return {k: float(summary[k].iloc[0]) for k in METRICS}
+        g, h = gt.get(f, []), hyp.get(f, [])
+        iou = box_iou_matrix(np.array([b for _, b in g], np.float64).reshape(-1, 4),
+                             np.array([b for _, b in h], np.float64).reshape(-1, 4))
+        acc.update([i for i, _ in g], [i for i, _ in h], iou)
+    r = acc.result()
+    return {k: float(getattr(r, k)) for k in METRICS}
 
 
 def persons_to_boxes(frames: Mapping[int, Sequence]) -> dict[int, list[tuple[int, np.ndarray]]]:

@@ -146,7 +146,7 @@ class PersonTracker:
                                         box_shrink=cfg.appearance_box_shrink,
                                         min_pixels=cfg.appearance_min_pixels)
             covered = _coverage(boxes)
-            for i, d in zip(usable, found):
+            for i, d in zip(usable, found, strict=True):
                 if detections[i].mask is not None or \
                         covered[i] <= cfg.appearance_max_occlusion:
                     apps[i] = d
@@ -184,8 +184,8 @@ class PersonTracker:
         pairs4, _, high = self._match(tentative, high, boxes, kps, apps, cfg.tentative_iou_gate)
         matched += [(t, d, False) for t, d in pairs4]
 
-        out = self._apply_matches(frame_index, matched, detections, boxes, scores, kps, apps)
-        self._age_and_birth(frame_index, matched, high, boxes, scores, kps, apps, detections)
+        out = self._apply_matches(frame_index, matched, boxes, scores, kps, apps)
+        self._age_and_birth(frame_index, matched, high, boxes, scores, kps, apps)
         return out
 
     def _validate(self, frame_index: int, detections: list[Detection],
@@ -250,7 +250,7 @@ class PersonTracker:
                 mean, cov = self._kf.predict(mean, cov)
             if affine is not None:
                 mean, cov = self._kf.warp(mean, cov, affine)
-            for t, m, c in zip(moving, mean, cov):
+            for t, m, c in zip(moving, mean, cov, strict=True):
                 t.mean, t.cov = m, c
         if affine is not None:
             for t in self._tracks:
@@ -275,7 +275,7 @@ class PersonTracker:
             nan_kp = np.full((17, 3), np.nan)
             pk = np.stack([nan_kp if t.last_keypoints is None else
                            shift_keypoints(t.last_keypoints, t.last_box, p)
-                           for t, p in zip(tracks, pred)])
+                           for t, p in zip(tracks, pred, strict=True)])
             dk = np.stack([nan_kp if kps[d] is None else kps[d] for d in dets])
             oks = oks_matrix(pk, dk, det_boxes, cfg.oks_min_joints)
         app = None
@@ -319,8 +319,7 @@ class PersonTracker:
         return [(lost[r], cands[c]) for r, c in pairs], [d for d in dets if d not in used]
 
     def _apply_matches(self, frame_index: int, matched: list[tuple[_Track, int, bool]],
-                       detections: list[Detection], boxes: np.ndarray, scores: np.ndarray,
-                       kps: list[np.ndarray | None],
+                       boxes: np.ndarray, scores: np.ndarray, kps: list[np.ndarray | None],
                        apps: list[Appearance | None]) -> list[TrackedPerson]:
         cfg = self.config
         out: list[TrackedPerson] = []
@@ -362,8 +361,7 @@ class PersonTracker:
 
     def _age_and_birth(self, frame_index: int, matched: list[tuple[_Track, int, bool]],
                        free: list[int], boxes: np.ndarray, scores: np.ndarray,
-                       kps: list[np.ndarray | None], apps: list[Appearance | None],
-                       detections: list[Detection]) -> None:
+                       kps: list[np.ndarray | None], apps: list[Appearance | None]) -> None:
         cfg = self.config
         hit = {id(t) for t, _, _ in matched}
         keep: list[_Track] = []
