@@ -66,11 +66,11 @@ def _eq3_reference(layer: MixerLayer, fmap: np.ndarray) -> np.ndarray:
         f = fmap[n].reshape(c, h * w).T                      # F: (s, c), row j = token j
         ln_f = _layer_norm(f, _np(layer.norm1.weight), _np(layer.norm1.bias), layer.norm1.eps)
         u = np.empty_like(f)
-        for i in range(c):                                    # U_{*,i} = F_{*,i} + W2 s(W1 LN(F)_{*,i})
+        for i in range(c):                     # U_{*,i} = F_{*,i} + W2 s(W1 LN(F)_{*,i})
             u[:, i] = f[:, i] + w2 @ _gelu(w1 @ ln_f[:, i] + b1) + b2
         ln_u = _layer_norm(u, _np(layer.norm2.weight), _np(layer.norm2.bias), layer.norm2.eps)
         y = np.empty_like(u)
-        for j in range(h * w):                                # Y_{j,*} = U_{j,*} + W4 s(W3 LN(U)_{j,*})
+        for j in range(h * w):                 # Y_{j,*} = U_{j,*} + W4 s(W3 LN(U)_{j,*})
             y[j, :] = u[j, :] + w4 @ _gelu(w3 @ ln_u[j, :] + b3) + b4
         out[n] = y.T.reshape(c, h, w)
     return out
@@ -159,8 +159,8 @@ def test_mixer_size_follows_crop_size_and_config_is_checked():
     assert net.mixer.token_mlp.fc1.weight.shape == (cfg.mixer_token_hidden, 4096)
     assert net.mixer.token_mlp.drop.p == pytest.approx(0.1)
     assert cfg.sigma == 8.0
-    for bad in (dict(crop_size=100), dict(mixer_dropout=1.0), dict(box_expand=0.5),
-                dict(heatmap_sigma=-1.0), dict(use_mixer=1)):
+    for bad in ({"crop_size": 100}, {"mixer_dropout": 1.0}, {"box_expand": 0.5},
+                {"heatmap_sigma": -1.0}, {"use_mixer": 1}):
         with pytest.raises(InputError, match="SegmenterConfig"):
             SegmenterConfig(**bad)
     with pytest.raises(InputError, match="unknown segmenter variant"):

@@ -207,8 +207,8 @@ def test_training_loss_falls_and_checkpoint_predicts(trained):
 
 
 def test_resume_reaches_the_same_state(tmp_path):
-    kw = dict(data=SCENE, steps=4, batch_size=2, seed=5, val_every=2, progress=False,
-              settings=FAST)
+    kw = {"data": SCENE, "steps": 4, "batch_size": 2, "seed": 5, "val_every": 2,
+          "progress": False, "settings": FAST}
     straight = train_segmenter(SMALL, out_dir=tmp_path / "a", **kw)
     kw_half = dict(kw, steps=2)
     train_segmenter(SMALL, out_dir=tmp_path / "b", **kw_half)
@@ -220,7 +220,8 @@ def test_resume_reaches_the_same_state(tmp_path):
         assert torch.equal(v, b["model"][k]), k
     for k, v in a["optimizer"]["state"].items():
         for name, t in v.items():
-            assert torch.equal(torch.as_tensor(t), torch.as_tensor(b["optimizer"]["state"][k][name]))
+            other = b["optimizer"]["state"][k][name]
+            assert torch.equal(torch.as_tensor(t), torch.as_tensor(other))
     assert [m["loss"] for m in read_metrics(tmp_path / "a")] == \
         [m["loss"] for m in read_metrics(tmp_path / "b")]
     # A different architecture in the same folder is refused, not silently mixed.

@@ -28,6 +28,7 @@ from inference.models.segmenter.assign import TAU, assign_regions
 from inference.models.segmenter.crops import crop_image
 from inference.models.segmenter.inputs import person_input, skip_reason
 from inference.models.segmenter.network import SegmenterConfig
+from inference.synth import SynthConfig, SyntheticScene
 from inference.tracks.masks import decode_mask, polygons_to_rle
 from inference.tracks.model import NUM_KEYPOINTS, PERSON_CATEGORY_ID
 
@@ -74,13 +75,11 @@ class ListFrames:
 
 
 class SyntheticFrames:
-    """The frames of ``inference.synth.SyntheticScene(config)`` (an ``inference.synth.SynthConfig``),
-    rendered on demand; the last ``cache`` of them are kept in memory.  ``frames`` limits the
-    count (default: all ``config.frames``)."""
+    """The frames of ``SyntheticScene(config)``, rendered on demand; the last ``cache`` of them
+    are kept in memory.  ``frames`` limits the count (default: all ``config.frames``)."""
 
-    def __init__(self, config: Any, frames: int | None = None, *, cache: int = 64) -> None:
-        from inference.synth import SyntheticScene  # optional part: imported when used
-
+    def __init__(self, config: SynthConfig, frames: int | None = None, *,
+                 cache: int = 64) -> None:
         self.scene = SyntheticScene(config)
         total = len(self.scene)
         self.frames = total if frames is None else min(int(frames), total)
@@ -225,6 +224,15 @@ class JitterSettings:
     tau: float = TAU
     hflip: float = 0.5
 
+    def __post_init__(self) -> None:
+        for name in ("miss_rate", "bad_rate", "joint_drop", "tau", "hflip"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise InputError(f"JitterSettings.{name} = {getattr(self, name)!r} must be in "
+                                 "[0, 1]")
+        for name in ("box_shift", "box_scale", "joint_noise"):
+            if not (math.isfinite(getattr(self, name)) and getattr(self, name) >= 0.0):
+                raise InputError(f"JitterSettings.{name} = {getattr(self, name)!r} must be >= 0")
+
 
 def jitter_predictions(persons: Sequence[GtPerson], rng: np.random.Generator,
                        jitter: JitterSettings
@@ -314,5 +322,8 @@ class CropSampler:
         return np.stack(xs), np.stack(ys)
 
     def fixed_set(self, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-        """A reproducible set of ``count`` crops (validation): same seed -> same crops."""
+        """A reproducible set of ``count`` crops (validation): same seed -> same crops.
+
+        They are drawn like training crops (jittered predictions + assignment rule), so the
+        validation IoU reflects tracker-quality boxes and joints, not perfect ones."""
         return self.sample(np.random.default_rng(seed), count)

@@ -26,7 +26,8 @@ class SAM(Optimizer):
 
     Args:
         params: parameters or parameter groups, as for any optimizer.
-        base_optimizer: the optimizer *class* that takes the actual step (e.g. ``torch.optim.AdamW``).
+        base_optimizer: the optimizer *class* that takes the actual step
+            (e.g. ``torch.optim.AdamW``).
         rho: radius of the neighbourhood (SAM paper default 0.05).
         adaptive: scale the perturbation by ``|w|`` (ASAM).
         **base_kwargs: passed to ``base_optimizer`` (``lr``, ``weight_decay``, ...).
@@ -88,7 +89,8 @@ class SAM(Optimizer):
         if zero_grad:
             self.zero_grad(set_to_none=True)
 
-    def step(self, closure: Callable[[], torch.Tensor] | None = None) -> torch.Tensor:  # type: ignore[override]
+    def step(  # type: ignore[override]
+            self, closure: Callable[[], torch.Tensor] | None = None) -> torch.Tensor:
         """One full SAM step; returns the loss at ``w`` (the first closure call)."""
         if closure is None:
             raise ValueError("SAM.step needs a closure (it evaluates the loss twice)")

@@ -29,6 +29,7 @@ from inference.models.segmenter.checkpoint import (
     save_checkpoint,
 )
 from inference.models.segmenter.network import LocalSegmenterNet, SegmenterConfig
+from inference.synth import SynthConfig
 from inference.train.data import (
     CocoFrames,
     ConcatFrames,
@@ -70,6 +71,21 @@ class TrainSettings:
     val_fraction: float = 0.1
     val_crops: int = 16
 
+    def __post_init__(self) -> None:
+        def bad(name: str, why: str) -> None:
+            raise InputError(f"TrainSettings.{name} = {getattr(self, name)!r} {why}")
+
+        if not self.lr > 0.0:
+            bad("lr", "must be > 0")
+        if not self.weight_decay >= 0.0:
+            bad("weight_decay", "must be >= 0")
+        if not self.sam_rho >= 0.0:
+            bad("sam_rho", "must be >= 0")
+        if not 0.0 <= self.val_fraction < 1.0:
+            bad("val_fraction", "must be in [0, 1)")
+        if self.val_crops < 1:
+            bad("val_crops", "must be >= 1")
+
 
 def _is_source(obj: Any) -> bool:
     return hasattr(obj, "__len__") and hasattr(obj, "__getitem__") and not isinstance(
@@ -81,7 +97,7 @@ def _single_source(data: Any) -> FrameSource:
         return data
     if isinstance(data, tuple) and len(data) == 2 and all(isinstance(v, (str, Path)) for v in data):
         return CocoFrames(*data)
-    if type(data).__name__ == "SynthConfig":
+    if isinstance(data, SynthConfig):
         return SyntheticFrames(data)
     raise InputError(f"cannot train on {type(data).__name__} data",
                      hint="pass a SynthConfig, (annotations.json, image folder) or frame source")
@@ -112,7 +128,7 @@ def resolve_data(data: Any, settings: TrainSettings) -> tuple[FrameSource, Frame
     n = len(data)
     if n == 0:
         raise InputError("the training data holds no frames")
-    n_val = 0 if n < 2 else max(1, int(round(n * settings.val_fraction)))
+    n_val = 0 if n < 2 else max(1, round(n * settings.val_fraction))
     train = list(range(n - n_val))
     val = list(range(n - n_val, n)) if n_val else train
     return data, data, train, val

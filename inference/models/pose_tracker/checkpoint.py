@@ -57,8 +57,11 @@ def read_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu
     """Load and validate a checkpoint dict; every failure is an :class:`InputError` naming it."""
     path = Path(path)
     if not path.is_file():
-        raise InputError("pose-tracker checkpoint not found", path=path,
-                         hint="train one with train_pose_tracker or pass the right path")  # fmt: skip
+        raise InputError(
+            "pose-tracker checkpoint not found",
+            path=path,
+            hint="train one with train_pose_tracker or pass the right path",
+        )
     try:
         data = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # truncated zip, pickle errors, foreign objects...
@@ -68,15 +71,24 @@ def read_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu
             hint="the file is truncated or not a humanfx checkpoint; re-train or re-download it",
         ) from exc
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise InputError("not a humanfx pose-tracker checkpoint", path=path,
-                         hint="pass a file written by train_pose_tracker")  # fmt: skip
+        raise InputError(
+            "not a humanfx pose-tracker checkpoint",
+            path=path,
+            hint="pass a file written by train_pose_tracker",
+        )
     if data.get("version") != VERSION:
-        raise InputError(f"pose-tracker checkpoint version {data.get('version')} is not supported",
-                         path=path, hint=f"this humanfx reads version {VERSION}")  # fmt: skip
+        raise InputError(
+            f"pose-tracker checkpoint version {data.get('version')} is not supported",
+            path=path,
+            hint=f"this humanfx reads version {VERSION}",
+        )
     for key in ("net", "model", "input_size", "step"):
         if key not in data:
-            raise InputError(f"pose-tracker checkpoint lacks {key!r}", path=path,
-                             hint="the file is damaged; re-train it")  # fmt: skip
+            raise InputError(
+                f"pose-tracker checkpoint lacks {key!r}",
+                path=path,
+                hint="the file is damaged; re-train it",
+            )
     return data
 
 
@@ -85,11 +97,15 @@ def checkpoint_info(path: str | Path, data: dict) -> CheckpointInfo:
     try:
         net = PoseNetConfig.from_dict(data["net"])
     except (TypeError, KeyError, ValueError) as exc:
-        raise InputError(f"pose-tracker checkpoint has a bad architecture record ({exc})",
-                         path=path, hint="re-train it")  # fmt: skip
+        raise InputError(
+            f"pose-tracker checkpoint has a bad architecture record ({exc})",
+            path=path,
+            hint="re-train it",
+        )
     w, h = data["input_size"]
-    return CheckpointInfo(Path(path), net, (int(w), int(h)), int(data["step"]),
-                          int(data.get("seed", 0)))  # fmt: skip
+    return CheckpointInfo(
+        Path(path), net, (int(w), int(h)), int(data["step"]), int(data.get("seed", 0))
+    )
 
 
 def load_state(model: PoseTrackerNet, state: dict, path: str | Path) -> None:

@@ -114,8 +114,11 @@ class SynthSourceConfig:
 
 def person_from_synth(p) -> PersonAnn:
     """A :class:`PersonAnn` from an ``inference.synth`` ``SynthPerson``."""
-    return PersonAnn(int(p.track_id), tuple(float(v) for v in p.bbox),
-                     np.asarray(p.keypoints, dtype=np.float64).reshape(-1, 3))  # fmt: skip
+    return PersonAnn(
+        int(p.track_id),
+        tuple(float(v) for v in p.bbox),
+        np.asarray(p.keypoints, dtype=np.float64).reshape(-1, 3),
+    )
 
 
 class SyntheticPairSource:
@@ -129,8 +132,14 @@ class SyntheticPairSource:
         rng = np.random.default_rng(seed)
         for i in range(cfg.scenes):
             n = int(rng.integers(cfg.people[0], cfg.people[1] + 1))
-            sc = SynthConfig(people=n, frames=cfg.frames, width=cfg.width, height=cfg.height,
-                             fps=cfg.fps, seed=seed + i)  # fmt: skip
+            sc = SynthConfig(
+                people=n,
+                frames=cfg.frames,
+                width=cfg.width,
+                height=cfg.height,
+                fps=cfg.fps,
+                seed=seed + i,
+            )
             self._scenes.append(SyntheticScene(sc))
         self._cache: OrderedDict[tuple[int, int], tuple[np.ndarray, list[PersonAnn]]] = (
             OrderedDict()
@@ -208,15 +217,17 @@ def make_sample(
     input_size: tuple[int, int],
     rng: np.random.Generator,
     *,
-    aug: AugmentConfig = AugmentConfig(),
-    targets: TargetConfig = TargetConfig(),
+    aug: AugmentConfig | None = None,
+    targets: TargetConfig | None = None,
 ) -> dict[str, np.ndarray]:
     """Network inputs and targets of one pair.
 
     Returns the :func:`.targets.build_targets` dict plus ``image`` and ``pre_image``
     (``(3, H, W)`` float32 in [0, 1]) and ``pre_hm`` (``(1, H, W)`` float32), ``(W, H) =
-    input_size``.
+    input_size``; ``aug`` and ``targets`` default to their dataclasses' defaults.
     """
+    aug = aug or AugmentConfig()
+    targets = targets or TargetConfig()
     iw, ih = input_size
     flipped = bool(rng.random() < aug.flip)
     fh, fw = pair.image.shape[:2]
@@ -227,10 +238,15 @@ def make_sample(
     disturb = _disturb(rng, input_size, aug.pre_scale, aug.pre_shift)
     m_prev = compose(disturb, compose(crop, Letterbox.fit((pw, ph), input_size).matrix()))
 
-    def warp(img, m):
-        out = cv2.warpAffine(img, affine_for_cv2(m), (iw, ih), flags=cv2.INTER_LINEAR,
-                             borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))  # fmt: skip
-        return _color_jitter(rng, out, aug.color)
+    def warp(img, m):  # colour first, so the padding stays black as at inference
+        return cv2.warpAffine(
+            _color_jitter(rng, img, aug.color),
+            affine_for_cv2(m),
+            (iw, ih),
+            flags=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=(0, 0, 0),
+        )
 
     image, pre_image = warp(pair.image, m_cur), warp(pair.prev_image, m_prev)
     people = _warp_people(pair.people, m_cur, flipped)
@@ -252,10 +268,13 @@ def make_sample(
             boxes.append(box)
             jittered.append(ct + rng.normal(size=2) * 0.05 * np.array([bw, bh]))
             weights.append(weights[-1])
-    pre_hm = render_center_heatmap(np.array(boxes).reshape(-1, 4), input_size,
-                                   min_overlap=targets.min_overlap,
-                                   centres=np.array(jittered).reshape(-1, 2),
-                                   weights=np.array(weights))  # fmt: skip
+    pre_hm = render_center_heatmap(
+        np.array(boxes).reshape(-1, 4),
+        input_size,
+        min_overlap=targets.min_overlap,
+        centres=np.array(jittered).reshape(-1, 2),
+        weights=np.array(weights),
+    )
     sample = build_targets(people, input_size, prev_centres=prev_centres, cfg=targets)
     sample["image"] = image.transpose(2, 0, 1).astype(np.float32) / 255.0
     sample["pre_image"] = pre_image.transpose(2, 0, 1).astype(np.float32) / 255.0
@@ -266,4 +285,3 @@ def make_sample(
 def collate(samples: Sequence[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     """Stack per-sample arrays along a new batch axis."""
     return {k: np.stack([s[k] for s in samples]) for k in samples[0]}
-

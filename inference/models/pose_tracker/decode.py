@@ -105,15 +105,16 @@ def decode(
         A :class:`DecodedBatch` in input pixels.
     """
     hm = heads["hm"].float()
-    b, _, h, w = hm.shape
+    b = hm.shape[0]
     scores, inds, ys, xs = (t[:, 0] for t in _topk_per_channel(nms_peaks(hm), k))
     kk = scores.shape[1]
     reg = gather_at(heads["reg"].float(), inds)
     wh = gather_at(heads["wh"].float(), inds)
     trk = gather_at(heads["tracking"].float(), inds)
     cx, cy = xs + reg[..., 0], ys + reg[..., 1]
-    boxes = torch.stack([cx - wh[..., 0] / 2, cy - wh[..., 1] / 2,
-                         cx + wh[..., 0] / 2, cy + wh[..., 1] / 2], -1)  # fmt: skip
+    boxes = torch.stack(
+        [cx - wh[..., 0] / 2, cy - wh[..., 1] / 2, cx + wh[..., 0] / 2, cy + wh[..., 1] / 2], -1
+    )
     prev = torch.stack([xs + trk[..., 0], ys + trk[..., 1]], -1)
     hps = gather_at(heads["hps"].float(), inds)
     j = hps.shape[-1] // 2
@@ -122,8 +123,9 @@ def decode(
     hm_hp = heads["hm_hp"].float()
     joint_scores = _sample_cells(hm_hp, kps)
     if snap_joints:
-        kps, joint_scores = _snap(kps, joint_scores, boxes, hm_hp, heads.get("hp_offset"),
-                                  k, joint_thresh)  # fmt: skip
+        kps, joint_scores = _snap(
+            kps, joint_scores, boxes, hm_hp, heads.get("hp_offset"), k, joint_thresh
+        )
     s = float(stride)
     return DecodedBatch(
         scores=scores.cpu(),
@@ -165,9 +167,13 @@ def _snap(kps, joint_scores, boxes, hm_hp, hp_offset, k, thresh):
     x1, y1, x2, y2 = (boxes[..., i].unsqueeze(1) for i in range(4))  # B x 1 x K
     longer = torch.maximum(x2 - x1, y2 - y1)
     ok = (
-        (near[..., 0] >= x1) & (near[..., 0] <= x2) & (near[..., 1] >= y1) & (near[..., 1] <= y2)
-        & (near_score >= thresh) & (min_dist <= 0.3 * longer)
-    )  # fmt: skip
+        (near[..., 0] >= x1)
+        & (near[..., 0] <= x2)
+        & (near[..., 1] >= y1)
+        & (near[..., 1] <= y2)
+        & (near_score >= thresh)
+        & (min_dist <= 0.3 * longer)
+    )
     snapped = torch.where(ok.unsqueeze(-1), near, reg).permute(0, 2, 1, 3)
     scores = torch.where(ok, near_score, joint_scores.permute(0, 2, 1)).permute(0, 2, 1)
     return snapped.contiguous(), scores.contiguous()
@@ -199,8 +205,8 @@ def to_frame(
     jsc = decoded.joint_scores[index].numpy().astype(np.float64)[keep]
     out = []
     for n in range(len(keep)):
-        inside = (kps[n, :, 0] >= 0) & (kps[n, :, 0] < fw) & (kps[n, :, 1] >= 0) & (
-            kps[n, :, 1] < fh
+        inside = (
+            (kps[n, :, 0] >= 0) & (kps[n, :, 0] < fw) & (kps[n, :, 1] >= 0) & (kps[n, :, 1] < fh)
         )
         v = np.where(jsc[n] >= visible_thresh, V_VISIBLE, V_OCCLUDED)
         v = np.where(inside, v, V_NONE).astype(np.float64)

@@ -134,7 +134,9 @@ class _UpStage(nn.Module):
             nn.ReLU(inplace=True),
         )
         self.up = nn.Sequential(_bilinear_deconv(out_ch), nn.BatchNorm2d(out_ch), nn.ReLU(True))
-        self.lateral = nn.Sequential(nn.Conv2d(skip_ch, out_ch, 1, bias=False), nn.BatchNorm2d(out_ch))
+        self.lateral = nn.Sequential(
+            nn.Conv2d(skip_ch, out_ch, 1, bias=False), nn.BatchNorm2d(out_ch)
+        )
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
         return self.up(self.conv(x)) + self.lateral(skip)
@@ -201,9 +203,7 @@ def heatmap_probs(logits: torch.Tensor) -> torch.Tensor:
 
 def activate(outputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Head outputs with heatmap logits turned into probabilities, everything float32."""
-    return {
-        k: heatmap_probs(v) if k in HEATMAP_HEADS else v.float() for k, v in outputs.items()
-    }
+    return {k: heatmap_probs(v) if k in HEATMAP_HEADS else v.float() for k, v in outputs.items()}
 
 
 def count_parameters(model: nn.Module) -> int:

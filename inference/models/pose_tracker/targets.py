@@ -170,7 +170,7 @@ def render_center_heatmap(
             continue
         bw, bh = box[2] - box[0], box[3] - box[1]
         radius = int(gaussian_radius(math.ceil(bh), math.ceil(bw), min_overlap))
-        cx, cy = int(math.floor(cts[i][0])), int(math.floor(cts[i][1]))
+        cx, cy = math.floor(cts[i][0]), math.floor(cts[i][1])
         if 0 <= cx < w and 0 <= cy < h:
             draw_gaussian(hm, (cx, cy), radius, k)
     return hm
@@ -257,7 +257,7 @@ def _add_joints(t, k, keypoints, ct_int, box, radius, stride) -> None:
         px, py, v = kps[j, 0] / stride, kps[j, 1] / stride, kps[j, 2]
         if v <= 0:
             x1, y1 = int(box[0]), int(box[1])
-            x2, y2 = int(math.ceil(box[2])), int(math.ceil(box[3]))
+            x2, y2 = math.ceil(box[2]), math.ceil(box[3])
             region = t["hm_hp"][j, y1:y2, x1:x2]
             np.maximum(region, 1.0, out=region)
             continue
@@ -266,7 +266,7 @@ def _add_joints(t, k, keypoints, ct_int, box, radius, stride) -> None:
         e = k * j_count + j
         t["hps"][k, 2 * j : 2 * j + 2] = px - ct_int[0], py - ct_int[1]
         t["hps_mask"][k, 2 * j : 2 * j + 2] = 1
-        pt_int = (int(math.floor(px)), int(math.floor(py)))
+        pt_int = (math.floor(px), math.floor(py))
         t["hp_ind"][e] = pt_int[1] * wo + pt_int[0]
         t["hp_offset"][e] = px - pt_int[0], py - pt_int[1]
         draw_gaussian(t["hm_hp"][j], pt_int, radius)

@@ -88,8 +88,9 @@ class PoseDetection:
 
     def to_record(self, video_id: int, frame_index: int) -> PersonRecord:
         """This detection as a :class:`PersonRecord` (no mask)."""
-        return PersonRecord(video_id, frame_index, self.track_id, self.bbox,
-                            self.keypoints.copy(), None, self.score)  # fmt: skip
+        return PersonRecord(
+            video_id, frame_index, self.track_id, self.bbox, self.keypoints.copy(), None, self.score
+        )
 
 
 def greedy_match(
@@ -167,8 +168,9 @@ class CenterTrackAssociator:
         matched = set(pairs.values())
         for j, t in enumerate(self._tracks):
             if j not in matched and t.age < self.max_age:
-                tracks.append(_Track(t.track_id, t.centre + t.velocity, t.area, t.velocity,
-                                     t.age + 1))  # fmt: skip
+                tracks.append(
+                    _Track(t.track_id, t.centre + t.velocity, t.area, t.velocity, t.age + 1)
+                )
         self._tracks = tracks
         out = [-1] * len(detections)
         for rank, i in enumerate(order):
@@ -235,14 +237,17 @@ class GlobalPoseTracker:
         stacked = torch.from_numpy(np.stack([lb.apply(f) for lb, f in zip(boxes, frames)]))
         if self.device.type == "cuda":
             stacked = stacked.pin_memory()
-        images = stacked.to(self.device, non_blocking=True).permute(0, 3, 1, 2)
+        images = stacked.to(self.device, non_blocking=True).permute(0, 3, 1, 2).contiguous()
         return [self._track(images[i : i + 1], lb) for i, lb in enumerate(boxes)]
 
     def _track(self, image_u8: torch.Tensor, lb: Letterbox) -> list[PoseDetection]:
         cfg = self.config
         if self._prev_frame_size is not None and self._prev_frame_size != lb.frame_size:
-            log.info("frame size changed from %s to %s: tracker reset", self._prev_frame_size,
-                     lb.frame_size)  # fmt: skip
+            log.info(
+                "frame size changed from %s to %s: tracker reset",
+                self._prev_frame_size,
+                lb.frame_size,
+            )
             self.reset()
         image = image_u8.float() / 255.0
         pre_image = image if self._prev_image is None else self._prev_image
@@ -253,8 +258,9 @@ class GlobalPoseTracker:
         with torch.inference_mode(), torch.autocast("cuda", torch.float16, enabled=amp):
             heads = activate(self.model(image, pre_image, pre_hm_t))
             decoded = decode(heads, k=cfg.max_detections, joint_thresh=cfg.joint_thresh)
-        dets = to_frame(decoded, 0, lb, score_thresh=cfg.track_thresh,
-                        visible_thresh=cfg.visible_thresh)  # fmt: skip
+        dets = to_frame(
+            decoded, 0, lb, score_thresh=cfg.track_thresh, visible_thresh=cfg.visible_thresh
+        )
         ids = self._assoc.update(dets)
         out = [
             PoseDetection(tid, d.bbox, d.keypoints, d.score, d.joint_scores)
@@ -272,11 +278,16 @@ class GlobalPoseTracker:
 
 
 def _check_frame(frame: np.ndarray) -> None:
-    if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8 or frame.ndim != 3 or (
-        frame.shape[2] != 3
+    if (
+        not isinstance(frame, np.ndarray)
+        or frame.dtype != np.uint8
+        or frame.ndim != 3
+        or (frame.shape[2] != 3)
     ):
         got = getattr(frame, "shape", type(frame).__name__)
-        raise InputError(f"pose tracker needs (H, W, 3) uint8 RGB frames, got {got}",
-                         hint="decode the video to RGB24 frames first")  # fmt: skip
+        raise InputError(
+            f"pose tracker needs (H, W, 3) uint8 RGB frames, got {got}",
+            hint="decode the video to RGB24 frames first",
+        )
     if frame.shape[0] == 0 or frame.shape[1] == 0:
         raise InputError("pose tracker got an empty frame", hint="check the decoded video")

@@ -20,8 +20,14 @@ import torch
 from inference.errors import InputError
 
 from .checkpoint import checkpoint_info, load_state, read_checkpoint, save_checkpoint
-from .data import AugmentConfig, PairSource, SynthSourceConfig, SyntheticPairSource, collate
-from .data import make_sample
+from .data import (
+    AugmentConfig,
+    PairSource,
+    SyntheticPairSource,
+    SynthSourceConfig,
+    collate,
+    make_sample,
+)
 from .letterbox import as_size
 from .losses import LossWeights, pose_tracker_loss
 from .network import PoseNetConfig, PoseTrackerNet
@@ -138,19 +144,30 @@ def train_pose_tracker(
             try:
                 opt.load_state_dict(data["optimizer"])
             except (ValueError, KeyError, RuntimeError) as exc:
-                raise InputError(f"checkpoint optimizer state does not fit ({exc})",
-                                 path=ckpt_path, hint="pass resume=False") from exc  # fmt: skip
+                raise InputError(
+                    f"checkpoint optimizer state does not fit ({exc})",
+                    path=ckpt_path,
+                    hint="pass resume=False",
+                ) from exc
         start = info.step
         log.info("resuming pose-tracker training from step %d of %s", start, ckpt_path)
     if source is None:
-        source = SyntheticPairSource(config.synth, seed=seed,
-                                     max_frame_gap=config.augment.max_frame_gap)  # fmt: skip
+        source = SyntheticPairSource(
+            config.synth, seed=seed, max_frame_gap=config.augment.max_frame_gap
+        )
 
     def save(step: int) -> Path:
-        return save_checkpoint(ckpt_path, {
-            "net": config.net.to_dict(), "input_size": list(size), "step": step, "seed": seed,
-            "model": model.state_dict(), "optimizer": opt.state_dict(),
-        })  # fmt: skip
+        return save_checkpoint(
+            ckpt_path,
+            {
+                "net": config.net.to_dict(),
+                "input_size": list(size),
+                "step": step,
+                "seed": seed,
+                "model": model.state_dict(),
+                "optimizer": opt.state_dict(),
+            },
+        )
 
     history: list[dict[str, float]] = []
     amp = device.type == "cuda"
@@ -158,8 +175,10 @@ def train_pose_tracker(
     t0 = time.perf_counter()
     for step in range(start, steps):
         rng = np.random.default_rng([seed, step])
-        samples = [make_sample(source.sample(rng), size, rng, aug=config.augment,
-                               targets=config.targets) for _ in range(batch_size)]  # fmt: skip
+        samples = [
+            make_sample(source.sample(rng), size, rng, aug=config.augment, targets=config.targets)
+            for _ in range(batch_size)
+        ]
         batch = _to_tensors(collate(samples), device)
         with torch.autocast("cuda", torch.bfloat16, enabled=amp):
             outputs = model(batch["image"], batch["pre_image"], batch["pre_hm"])
@@ -175,8 +194,13 @@ def train_pose_tracker(
         done = step + 1
         if done % config.log_every == 0 or done == steps:
             rate = (done - start) / max(time.perf_counter() - t0, 1e-9)
-            log.info("step %d/%d  %s  (%.2f steps/s)", done, steps,
-                     "  ".join(f"{k} {v:.4f}" for k, v in terms.items()), rate)  # fmt: skip
+            log.info(
+                "step %d/%d  %s  (%.2f steps/s)",
+                done,
+                steps,
+                "  ".join(f"{k} {v:.4f}" for k, v in terms.items()),
+                rate,
+            )
         if done % config.checkpoint_every == 0 and done != steps:
             save(done)
     model.eval()

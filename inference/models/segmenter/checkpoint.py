@@ -79,16 +79,37 @@ def config_from_checkpoint(data: dict[str, Any], path: str | Path) -> SegmenterC
         raise InputError(f"bad segmenter settings in checkpoint: {exc}", path=path) from exc
 
 
+def _mismatch(model: LocalSegmenterNet, state: dict[str, Any]) -> str:
+    """One-line summary of how ``state`` differs from ``model``'s parameters ("" if it fits)."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shaped = [k for k in own if k in state and tuple(getattr(state[k], "shape", ()))
+              != tuple(own[k].shape)]
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} tensors missing, e.g. {missing[0]}")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected, e.g. {unexpected[0]}")
+    if shaped:
+        k = shaped[0]
+        parts.append(f"{len(shaped)} of another shape, e.g. {k} "
+                     f"{tuple(getattr(state[k], 'shape', ()))} instead of {tuple(own[k].shape)}")
+    return "; ".join(parts)
+
+
 def load_state(model: LocalSegmenterNet, state: dict[str, Any], path: str | Path) -> None:
     """``model.load_state_dict(state, strict=True)``; a mismatch -> ``InputError``."""
+    detail = _mismatch(model, state)
     try:
-        model.load_state_dict(state, strict=True)
+        if not detail:
+            model.load_state_dict(state, strict=True)
     except (RuntimeError, KeyError, TypeError) as exc:
-        first = str(exc).strip().splitlines()
-        detail = first[1].strip() if len(first) > 1 else (first[0] if first else "")
+        detail = str(exc).strip().splitlines()[0][:120]
+    if detail:
         raise InputError("checkpoint weights do not match the Local Segmenter architecture "
-                         f"({detail[:160]})", path=path,
-                         hint="use a checkpoint written by this humanfx's train_segmenter") from exc
+                         f"({detail})", path=path,
+                         hint="use a checkpoint written by this humanfx's train_segmenter")
 
 
 def load_network(path: str | Path, device: str | torch.device = "cpu"

@@ -150,7 +150,7 @@ def crop_image(image: np.ndarray, window: CropWindow, *, antialias: bool = True)
     h, w = image.shape[:2]
     sig_x = _antialias_sigma(window.sx) if antialias else 0.0
     sig_y = _antialias_sigma(window.sy) if antialias else 0.0
-    margin = int(math.ceil(3.0 * max(sig_x, sig_y))) + 2
+    margin = math.ceil(3.0 * max(sig_x, sig_y)) + 2
     xa, ya, xb, yb = window.frame_bounds((h, w), margin)
     shape = (window.size, window.size) + tuple(image.shape[2:])
     if xa >= xb or ya >= yb:
