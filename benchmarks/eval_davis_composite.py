@@ -20,7 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from benchmarks._report import ROOT, machine_line, shared_data, update_section
+from benchmarks._report import machine_line, shared_data, update_section
 from editor_plugin.media import Codec, VideoReader, VideoWriter
 from editor_plugin.render import RenderSpec, render
 from editor_plugin.session import ClipSession

@@ -121,7 +121,7 @@ class BackgroundSink(Generic[T]):
         self._q.put(_DONE)
         self._thread.join()
 
-    def __enter__(self) -> "BackgroundSink[T]":
+    def __enter__(self) -> BackgroundSink[T]:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:

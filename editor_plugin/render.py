@@ -39,7 +39,7 @@ class FrameRange:
     stop: int | None = None
 
     @classmethod
-    def parse(cls, text: str) -> "FrameRange":
+    def parse(cls, text: str) -> FrameRange:
         """``START:END`` in frame indices (either side may be empty)."""
         try:
             a, b = text.split(":")

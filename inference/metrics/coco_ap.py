@@ -189,3 +189,28 @@ def accumulate(
         ok = inds < nd
         precision[t, ok] = pr[inds[ok]]
     return APResult(thresholds, precision, recall, npig, len(scores))
+
+
+class APSummary:
+    """The usual summary numbers of a result that holds an :class:`APResult` as ``ap_result``."""
+
+    ap_result: APResult
+
+    @property
+    def ap(self) -> float:
+        return self.ap_result.ap
+
+    @property
+    def ap50(self) -> float:
+        return self.ap_result.ap_at(0.5)
+
+    @property
+    def ap75(self) -> float:
+        return self.ap_result.ap_at(0.75)
+
+    @property
+    def ar(self) -> float:
+        return self.ap_result.ar
+
+    def ap_at(self, threshold: float) -> float:
+        return self.ap_result.ap_at(threshold)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from inference.metrics._records import by_frame, frames_in_order, pair_videos
-from inference.metrics.coco_ap import APResult, ImageMatches, accumulate, match_image
+from inference.metrics.coco_ap import APResult, APSummary, ImageMatches, accumulate, match_image
 from inference.tracks.masks import rle_area
 from inference.tracks.model import PersonRecord, TrackSet
 
@@ -86,26 +86,10 @@ def _gt_area(rec: PersonRecord) -> float:
 
 
 @dataclass(frozen=True)
-class KeypointAPResult:
+class KeypointAPResult(APSummary):
     """Keypoint AP over OKS thresholds 0.50:0.05:0.95."""
 
     ap_result: APResult
-
-    @property
-    def ap(self) -> float:
-        return self.ap_result.ap
-
-    @property
-    def ap50(self) -> float:
-        return self.ap_result.ap_at(0.5)
-
-    @property
-    def ap75(self) -> float:
-        return self.ap_result.ap_at(0.75)
-
-    @property
-    def ar(self) -> float:
-        return self.ap_result.ar
 
 
 def frame_matches(

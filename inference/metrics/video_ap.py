@@ -30,7 +30,7 @@ from pycocotools import mask as _cocomask
 
 from inference.metrics._records import VideoPair, cocoapi_rle, pair_videos, tracks_in_order
 from inference.metrics.boundary import DEFAULT_DILATION_RATIO, boundary_rle
-from inference.metrics.coco_ap import IOU_THRESHOLDS, APResult, accumulate, match_image
+from inference.metrics.coco_ap import IOU_THRESHOLDS, APResult, APSummary, accumulate, match_image
 from inference.tracks.model import PersonRecord, TrackSet
 
 log = logging.getLogger(__name__)
@@ -114,7 +114,7 @@ class VideoIoUs:
 
 
 @dataclass(frozen=True)
-class VideoAPResult:
+class VideoAPResult(APSummary):
     """Temporal AP of one kind (``"mask"`` or ``"boundary"``) with per-track detail."""
 
     kind: str
@@ -123,24 +123,6 @@ class VideoAPResult:
     tracks: tuple[TrackMatch, ...]
     dilation_ratio: float | None = None
 
-    @property
-    def ap(self) -> float:
-        return self.ap_result.ap
-
-    @property
-    def ap50(self) -> float:
-        return self.ap_result.ap_at(0.5)
-
-    @property
-    def ap75(self) -> float:
-        return self.ap_result.ap_at(0.75)
-
-    @property
-    def ar(self) -> float:
-        return self.ap_result.ar
-
-    def ap_at(self, threshold: float) -> float:
-        return self.ap_result.ap_at(threshold)
 
 
 def _mean_score(scores: list[float]) -> float:
