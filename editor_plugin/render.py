@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from editor_plugin.media import AudioSpec, Codec, VideoReader, VideoWriter
@@ -72,36 +71,26 @@ class RenderSpec:
 
 
 class LoopingVideo:
-    """A background video, looped and time-synced: ``clip time t`` -> its frame at ``t mod dur``.
+    """A background video, looped and time-synced: clip time ``t`` -> its frame at ``t mod dur``.
 
-    Returns ``(height, width, 3)`` uint8 RGB frames resized to cover the output size.
+    Returns the video's own ``(h, w, 3)`` uint8 RGB frames; :class:`VideoBackground` scales them
+    to fit or fill the output.  Sequential clip times decode sequentially (no seeks).
     """
 
-    def __init__(self, path: Path, width: int, height: int):
+    def __init__(self, path: Path):
         self._reader = VideoReader(path)
-        self._size = (width, height)
         self._duration = self._reader.info.duration
-        self._cache: tuple[int, np.ndarray] | None = None
+        self._last: tuple[int, np.ndarray] | None = None
 
     def __call__(self, t: Fraction) -> np.ndarray:
         dur = self._duration if self._duration > 0 else Fraction(1)
         idx = self._reader.index_at_time(Fraction(t) % dur)
-        if self._cache is None or self._cache[0] != idx:
-            img = self._reader.read(idx).image
-            self._cache = (idx, _cover(img, *self._size))
-        return self._cache[1]
+        if self._last is None or self._last[0] != idx:
+            self._last = (idx, self._reader.read(idx).image)
+        return self._last[1]
 
     def close(self) -> None:
         self._reader.close()
-
-
-def _cover(img: np.ndarray, width: int, height: int) -> np.ndarray:
-    h, w = img.shape[:2]
-    s = max(width / w, height / h)
-    nw, nh = max(width, round(w * s)), max(height, round(h * s))
-    resized = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
-    x0, y0 = (nw - width) // 2, (nh - height) // 2
-    return np.ascontiguousarray(resized[y0:y0 + height, x0:x0 + width])
 
 
 def render(session: ClipSession, spec: RenderSpec, out: str | Path, *,
@@ -122,8 +111,9 @@ def render(session: ClipSession, spec: RenderSpec, out: str | Path, *,
     background = spec.background
     looping: LoopingVideo | None = None
     if isinstance(background, VideoBackgroundSpec):
-        looping = LoopingVideo(Path(background.path), info.width, info.height)
-        background = VideoBackground(frames=looping)
+        looping = LoopingVideo(background.path)
+        background = VideoBackground(frames=looping, mode=background.mode,
+                                     source=str(background.path))
 
     ctx = create_context()
     compositor = Compositor(ctx, info.width, info.height)

@@ -81,3 +81,27 @@ def test_export_tracks_round_trips_annotation_for_annotation(synth_clip, tmp_pat
     assert a["tracks"] == b["tracks"]
     assert a["videos"] == b["videos"]
     assert out.read_bytes() == tracks.read_bytes()
+
+
+def test_video_background_loops_time_synced(synth_clip, tmp_path):
+    """`video:PATH` shows the other clip's frame at the same clip time, looped."""
+    clip, tracks = synth_clip
+    assert main(["import", str(clip), str(tracks)]) == 0
+    bg_dir = tmp_path / "bg"
+    assert main(["-q", "synth", str(bg_dir), "--people", "0", "--frames", "7", "--size", "160x120",
+                 "--seed", "9"]) == 0
+    out = tmp_path / "video-bg.mkv"
+    assert main(["-q", "render", str(clip), "-o", str(out), "--person", "2", "--background",
+                 f"video:{bg_dir / 'clip.mp4'}", "--refine", "none", "--codec", "ffv1",
+                 "--no-audio"]) == 0
+    masks = _gt_masks(tracks, 2)
+    with VideoReader(bg_dir / "clip.mp4") as bg:
+        bg_frames = [f.image.astype(np.int16) for f in bg.iter_frames()]
+    with VideoReader(out) as dst:
+        assert not dst.info.has_audio
+        for fd in dst.iter_frames():
+            background = ~masks[fd.index].astype(bool) if fd.index in masks else np.ones(
+                fd.image.shape[:2], bool)
+            expected = bg_frames[fd.index % len(bg_frames)]
+            err = np.abs(fd.image.astype(np.int16) - expected)[background].max()
+            assert err <= 1, f"frame {fd.index}: background differs by {err}"
