@@ -105,3 +105,24 @@ def test_video_background_loops_time_synced(synth_clip, tmp_path):
             expected = bg_frames[fd.index % len(bg_frames)]
             err = np.abs(fd.image.astype(np.int16) - expected)[background].max()
             assert err <= 1, f"frame {fd.index}: background differs by {err}"
+
+
+@pytest.mark.parametrize("codec,name", [("png", "frames"), ("prores4444", "out.mov"),
+                                        ("hevc", "out.mp4")])
+def test_render_codecs(synth_clip, tmp_path, codec, name):
+    """Every export codec writes a complete, readable result with the clip's frame count."""
+    clip, tracks = synth_clip
+    assert main(["import", str(clip), str(tracks)]) == 0
+    out = tmp_path / name
+    assert main(["-q", "render", str(clip), "-o", str(out), "--person", "1,2", "--background",
+                 "blur:7", "--codec", codec, "--range", "5:17"]) == 0
+    if codec == "png":
+        frames = sorted(out.glob("*.png"))
+        assert len(frames) == 12
+        assert (out / "audio.wav").exists()
+        assert probe(frames[0]).width == 160
+    else:
+        info = probe(out)
+        assert info.frame_count == 12 and (info.width, info.height) == (160, 120)
+        assert info.has_audio
+        assert abs(info.duration - Fraction(12, 24)) <= Fraction(1, 24)
