@@ -166,7 +166,9 @@ def cmd_export_tracks(args: argparse.Namespace) -> int:
     from editor_plugin.session import ClipSession
 
     session = ClipSession(args.clip)
-    out = session.export_tracks(args.output, args.format, source=args.layers)
+    out = session.export_tracks(args.output, args.format, source=args.layers,
+                                persons=args.person, joints=args.joint, smoothed=args.smoothed,
+                                start_number=args.start_number)
     print(f"wrote {out}")
     return 0
 
@@ -284,9 +286,13 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("export-tracks", help="write the clip's tracks to a file",
                        description="Write the person layers of a clip as a tracks file.")
     s.add_argument("clip", type=Path)
-    s.add_argument("--format", default="cocovideo", choices=["cocovideo", "youtube-vis", "posetrack"])
+    s.add_argument("--format", default="cocovideo",
+                   choices=["cocovideo", "youtube-vis", "posetrack", "mot", "after-effects",
+                            "nuke-chan", "csv", "json"])
     s.add_argument("-o", "--output", type=Path, required=True)
     s.add_argument("--layers", help="which cache (source name) to read; default the newest")
+    from editor_plugin.commands_export import add_track_selection_options
+    add_track_selection_options(s)
     s.set_defaults(func=cmd_export_tracks)
 
     s = sub.add_parser("track", help="track external detections (MOTChallenge in and out)",
@@ -309,6 +315,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="machine-readable output")
     s.set_defaults(func=cmd_eval)
 
+    from editor_plugin.commands_export import register as _register_export; _register_export(sub)  # noqa: I001
+    from editor_plugin.commands_models import register as _register_models; _register_models(sub)  # noqa: I001
+    from editor_plugin.commands_tracks import register as _register_tracks; _register_tracks(sub)
     s = sub.add_parser("demo", help="synthesize a clip, layer it and render a background swap",
                        description="Runs offline: writes a synthetic clip, imports its person "
                        "layers and renders background swaps into --out.")

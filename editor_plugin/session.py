@@ -16,7 +16,7 @@ from inference.cache import CacheMeta, LayerCache, cache_path, clip_content_hash
 from inference.cache.layers import TrackSummary
 from inference.errors import InputError
 from inference.tracks import TrackSet, VideoInfo
-from inference.tracks.io import load_tracks, save_tracks
+from inference.tracks.io import load_tracks
 
 log = logging.getLogger(__name__)
 
@@ -163,10 +163,20 @@ class ClipSession:
             )
 
     def export_tracks(self, out: str | Path, fmt: str = "cocovideo",
-                      source: str | None = None) -> Path:
-        with self.layers(source) as cache:
-            ts = cache.to_trackset(self.video_info())
-        return save_tracks(ts, Path(out), format=fmt)
+                      source: str | None = None, *, persons: list[int] | None = None,
+                      joints: list[str] | str | None = None, smoothed: bool | None = None,
+                      start_number: int | None = None) -> Path:
+        """Write the person layers as ``fmt`` (a tracks format, ``mot``, or a joint-track
+        format: ``after-effects``, ``nuke-chan``, ``csv``, ``json``); returns what was written.
+
+        See :func:`editor_plugin.exports.tracking_data.export_clip_tracks` for ``persons``,
+        ``joints``, ``smoothed`` (None: as cached, False: raw, True: smoothed) and
+        ``start_number``.
+        """
+        from editor_plugin.exports.tracking_data import export_clip_tracks
+
+        return export_clip_tracks(self, out, fmt, source=source, persons=persons, joints=joints,
+                                  smoothed=smoothed, start_number=start_number)
 
 
 def _single_video(ts: TrackSet, video: VideoInfo) -> TrackSet:

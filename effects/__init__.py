@@ -1,5 +1,6 @@
 """humanfx effects: the OpenGL compositor, GLSL programs (``effects/shaders/*.glsl``) and effects."""
 
+from effects.anchors import PoseHistory
 from effects.backgrounds import (
     Background,
     BackgroundLayer,
@@ -12,21 +13,40 @@ from effects.backgrounds import (
 )
 from effects.compositor import Compositor
 from effects.gl import create_context
+from effects.keyframes import Keyframe, Keyframes
 from effects.matte import build_alpha
+from effects.model import Effect, OverlayEffect, Param, PersonModifier, describe
+from effects.registry import EffectRegistry, get_effect, list_effects
+from effects.registry import create as create_effect
 from effects.shaders import ShaderError, ShaderLibrary
+from effects.stack import EffectStack, StackRenderer
 
 __all__ = [
     "Background",
     "BackgroundLayer",
     "BlurBackground",
     "Compositor",
+    "Effect",
+    "EffectRegistry",
+    "EffectStack",
     "ImageBackground",
+    "Keyframe",
+    "Keyframes",
+    "OverlayEffect",
+    "Param",
+    "PersonModifier",
+    "PoseHistory",
     "ShaderError",
     "ShaderLibrary",
     "SolidColor",
+    "StackRenderer",
     "VideoBackground",
     "VideoBackgroundSpec",
     "build_alpha",
     "create_context",
+    "create_effect",
+    "describe",
+    "get_effect",
+    "list_effects",
     "parse_background",
 ]  # fmt: skip

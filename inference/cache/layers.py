@@ -8,6 +8,15 @@ Tables (schema version :data:`SCHEMA_VERSION`)::
     persons(frame_index, track_id, ann_id, score REAL, bbox BLOB, keypoints BLOB, rle BLOB,
             PRIMARY KEY (frame_index, track_id)) WITHOUT ROWID
     index persons_by_track(track_id, frame_index)
+    -- since version 2: the identity-edit log (see inference.cache.edits)
+    edits(edit_id INTEGER PRIMARY KEY, op, args JSON, summary, created_at REAL,
+          tracks JSON, undone INTEGER)
+    edit_rows(edit_id, after, <the persons columns>, PRIMARY KEY (edit_id, after,
+              frame_index, track_id)) WITHOUT ROWID  -- the rows an edit changed, before/after
+    edit_tracks(edit_id, after, track_id, name, PRIMARY KEY (edit_id, after, track_id))
+
+Version 1 files (no edit log) are still read; opening one writable upgrades it in place, in one
+transaction (:data:`MIGRATIONS`).
 
 ``bbox`` is 4 and ``keypoints`` 51 little-endian float64 (exact round trip of JSON floats);
 ``rle`` is the compressed COCO RLE ``counts`` (ASCII) of a full-frame ``(height, width)`` mask,
@@ -28,7 +37,8 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
@@ -44,7 +54,7 @@ from inference.tracks.model import NUM_KEYPOINTS, PersonRecord, Track, TrackSet,
 log = logging.getLogger(__name__)
 
 CACHE_FORMAT = "humanfx-layer-cache"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 APPLICATION_ID = 0x48465843  # "HFXC", in the SQLite header
 _REBUILD = "delete it and re-run the analysis (or the import) to rebuild it"
 
@@ -64,6 +74,52 @@ CREATE TABLE persons (
 ) WITHOUT ROWID;
 CREATE INDEX persons_by_track ON persons (track_id, frame_index);
 """
+
+#: The identity-edit log (schema version 2).
+_EDIT_SCHEMA = """
+CREATE TABLE IF NOT EXISTS edits (
+    edit_id INTEGER PRIMARY KEY,
+    op TEXT NOT NULL,
+    args TEXT NOT NULL,
+    summary TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    tracks TEXT NOT NULL,
+    undone INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS edit_rows (
+    edit_id INTEGER NOT NULL,
+    after INTEGER NOT NULL,
+    frame_index INTEGER NOT NULL,
+    track_id INTEGER NOT NULL,
+    ann_id INTEGER,
+    score REAL NOT NULL,
+    bbox BLOB NOT NULL,
+    keypoints BLOB NOT NULL,
+    rle BLOB,
+    PRIMARY KEY (edit_id, after, frame_index, track_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS edit_tracks (
+    edit_id INTEGER NOT NULL,
+    after INTEGER NOT NULL,
+    track_id INTEGER NOT NULL,
+    name TEXT,
+    PRIMARY KEY (edit_id, after, track_id)
+) WITHOUT ROWID;
+"""
+
+
+def _statements(script: str) -> list[str]:
+    return [s for s in script.split(";") if s.strip()]
+
+
+def _migrate_1_to_2(conn: sqlite3.Connection) -> None:
+    """Version 1 -> 2: add the (empty) identity-edit log."""
+    for statement in _statements(_EDIT_SCHEMA):
+        conn.execute(statement)
+
+
+#: ``{from_version: upgrade}``: each step runs inside the caller's transaction.
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _migrate_1_to_2}
 
 
 def _json_default(value: Any) -> Any:
@@ -174,9 +230,8 @@ def _init_db(path: Path, meta: CacheMeta, info: dict[str, Any]) -> sqlite3.Conne
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("BEGIN")
-        for statement in _SCHEMA.split(";"):
-            if statement.strip():
-                conn.execute(statement)
+        for statement in _statements(_SCHEMA) + _statements(_EDIT_SCHEMA):
+            conn.execute(statement)
         fps = Fraction(meta.fps)
         rows = {
             "format": CACHE_FORMAT, "schema_version": str(SCHEMA_VERSION),
@@ -207,7 +262,7 @@ def _read_meta(conn: sqlite3.Connection, path: Path) -> tuple[CacheMeta, dict[st
     if rows.get("format") != CACHE_FORMAT or not {"tracks", "frames", "persons"} <= tables:
         raise InputError("is not a humanfx layer cache", path=path, hint=_REBUILD)
     version = rows.get("schema_version", "?")
-    if version != str(SCHEMA_VERSION):
+    if version != str(SCHEMA_VERSION) and not (version.isdigit() and int(version) in MIGRATIONS):
         newer = version.isdigit() and int(version) > SCHEMA_VERSION
         raise InputError(
             f"the layer cache has schema version {version}, this humanfx reads version "
@@ -226,6 +281,37 @@ def _read_meta(conn: sqlite3.Connection, path: Path) -> tuple[CacheMeta, dict[st
         raise InputError("the layer cache's meta table is damaged", path=path,
                          hint=_REBUILD) from None
     return meta, info
+
+
+def _schema_version(conn: sqlite3.Connection) -> int:
+    (value,) = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    return int(value)
+
+
+def _upgrade(conn: sqlite3.Connection, path: Path) -> None:
+    """Bring an older (readable) schema up to :data:`SCHEMA_VERSION`, in one transaction."""
+    if _schema_version(conn) == SCHEMA_VERSION:
+        return
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = _schema_version(conn)  # again, under the write lock
+            while version < SCHEMA_VERSION:
+                MIGRATIONS[version](conn)
+                version += 1
+            conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'",
+                         (str(SCHEMA_VERSION),))
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+    except sqlite3.OperationalError as exc:
+        raise InputError(f"cannot upgrade the layer cache to schema version {SCHEMA_VERSION} "
+                         f"({exc})", path=path,
+                         hint="make the file writable, or open it read-only") from None
+    log.info("upgraded layer cache %s to schema version %d", path, SCHEMA_VERSION)
 
 
 def _decode(rle: dict[str, Any]) -> np.ndarray:
@@ -260,12 +346,15 @@ class LayerCache:
     :meth:`from_trackset`.  Safe to share between threads (calls are serialised)."""
 
     def __init__(self, conn: sqlite3.Connection, path: Path, meta: CacheMeta,
-                 info: dict[str, Any], readonly: bool):
+                 info: dict[str, Any], readonly: bool, *, schema_version: int = SCHEMA_VERSION):
         self._conn = conn
         self.path = path
         self.meta = meta
         self.info = info
         self.readonly = readonly
+        #: The file's schema version: :data:`SCHEMA_VERSION`, or older for a file opened
+        #: read-only that was not upgraded yet (it has no edit log).
+        self.schema_version = schema_version
         self._lock = threading.RLock()
 
     # -- opening -----------------------------------------------------------------------------
@@ -282,10 +371,12 @@ class LayerCache:
             if not readonly:
                 conn.execute("PRAGMA journal_mode = WAL")
                 conn.execute("PRAGMA synchronous = NORMAL")
+                _upgrade(conn, path)
+            version = _schema_version(conn)
         except BaseException:
             conn.close()
             raise
-        return cls(conn, path, meta, info, readonly)
+        return cls(conn, path, meta, info, readonly, schema_version=version)
 
     @classmethod
     def create(cls, path: str | Path, meta: CacheMeta) -> LayerCache:
@@ -342,6 +433,28 @@ class LayerCache:
     def _check_writable(self) -> None:
         if self.readonly:
             raise ValueError(f"{self.path} is open read-only")
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """The connection inside ``BEGIN IMMEDIATE`` .. ``COMMIT`` (``ROLLBACK`` on any
+        exception), holding the cache's lock.  For extensions of the cache in this package
+        (:mod:`inference.cache.edits`); ``ValueError`` when the cache is open read-only."""
+        self._check_writable()
+        with self._lock:
+            conn = self._conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+
+    def query(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """All rows of one read-only SQL statement (for extensions in this package)."""
+        with self._lock:
+            return self._conn.execute(sql, args).fetchall()
 
     def add_tracks(self, tracks: Iterable[Track]) -> None:
         """Add tracks or set their names (a ``None`` name leaves an existing name alone)."""
@@ -550,5 +663,5 @@ class LayerCache:
         return cls.open(path, readonly=False)
 
 
-__all__ = ["CACHE_FORMAT", "SCHEMA_VERSION", "CacheMeta", "LayerCache", "PersonLayer",
+__all__ = ["CACHE_FORMAT", "MIGRATIONS", "SCHEMA_VERSION", "CacheMeta", "LayerCache", "PersonLayer",
            "TrackSummary", "canonical_json"]

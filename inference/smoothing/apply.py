@@ -4,8 +4,9 @@ The raw analysis is never overwritten: :func:`smooth_cache` writes the smoothed 
 NEW cache of the same clip whose source is ``"<source>.smooth"`` (``+`` is not allowed in
 source names, see :func:`inference.cache.store.cache_path`) and whose settings record the
 smoother's parameters, the source's name and settings, and a digest of the source's content.
-The raw cache keeps working (``--layers <source>``), smoothing again after an identity edit
-makes a new cache, and smoothing the same content twice reuses the existing one.
+The raw cache keeps working (``--layers <source>``); smoothing the same content twice reuses
+the existing smoothed cache; smoothing again after an identity edit of the source makes a new
+one and deletes the superseded one (same settings, older source content).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from inference.cache.layers import CacheMeta, LayerCache, canonical_json
-from inference.cache.store import cache_path
+from inference.cache.store import cache_path, list_caches
 from inference.errors import InputError
 from inference.smoothing.keypoints import (
     KeypointSmoothing,
@@ -36,6 +37,9 @@ log = logging.getLogger(__name__)
 SMOOTH_SUFFIX = ".smooth"
 #: Version of the smoothing method, recorded in the settings of smoothed caches.
 METHOD = "savgol-runs+tsdf-vote/1"
+#: The default settings (frozen dataclasses, safe to share).
+DEFAULT_KEYPOINTS = KeypointSmoothing()
+DEFAULT_MASKS = MaskSmoothing()
 
 
 class _LazyMasks(Sequence):
@@ -77,7 +81,8 @@ def _smooth_records(recs: list[PersonRecord], keypoints: KeypointSmoothing | Non
                 recs[i].bbox = tuple(float(v) for v in b)  # type: ignore[assignment]
     if masks is not None:
         lazy = _LazyMasks(recs)
-        for r, new in zip(recs, iter_smooth_track_masks(frames, lazy, masks)):
+        kps = np.stack([r.keypoints for r in recs])  # smoothed above when asked to
+        for r, new in zip(recs, iter_smooth_track_masks(frames, lazy, masks, kps)):
             if new is None:
                 continue
             old_box = mask_bbox(decode_mask(r.segmentation)) if r.segmentation else None
@@ -95,8 +100,8 @@ def _smooth_records(recs: list[PersonRecord], keypoints: KeypointSmoothing | Non
             r.segmentation = encode_mask(new)
 
 
-def smooth_trackset(ts: TrackSet, keypoints: KeypointSmoothing | None = KeypointSmoothing(),
-                    masks: MaskSmoothing | None = MaskSmoothing(), *,
+def smooth_trackset(ts: TrackSet, keypoints: KeypointSmoothing | None = DEFAULT_KEYPOINTS,
+                    masks: MaskSmoothing | None = DEFAULT_MASKS, *,
                     progress: Callable[[int, int], None] | None = None) -> TrackSet:
     """A smoothed copy of ``ts`` (``ts`` is not changed).
 
@@ -140,8 +145,8 @@ def _video(meta: CacheMeta) -> VideoInfo:
                      height=meta.height, length=meta.frame_count, fps=meta.fps)
 
 
-def smooth_cache(cache: LayerCache, *, keypoints: KeypointSmoothing | None = KeypointSmoothing(),
-                 masks: MaskSmoothing | None = MaskSmoothing(), root: Path | None = None,
+def smooth_cache(cache: LayerCache, *, keypoints: KeypointSmoothing | None = DEFAULT_KEYPOINTS,
+                 masks: MaskSmoothing | None = DEFAULT_MASKS, root: Path | None = None,
                  progress: Callable[[int, int], None] | None = None) -> Path:
     """Write the smoothed layers of ``cache`` into a new cache of the same clip; its path.
 
@@ -181,4 +186,25 @@ def smooth_cache(cache: LayerCache, *, keypoints: KeypointSmoothing | None = Key
     with LayerCache.from_trackset(path, ts, new_meta):
         pass
     log.info("wrote smoothed layers %s", path)
+    _remove_superseded(new_meta, path, root)
     return path
+
+
+def _remove_superseded(meta: CacheMeta, keep: Path, root: Path | None) -> None:
+    """Delete this clip's other smoothed caches made with the same settings from the same
+    source cache, but from an older content of it (before identity edits): derived data that
+    no longer matches its source."""
+    def same_recipe(settings: dict) -> bool:
+        a = {k: v for k, v in settings.items() if k != "from"}
+        b = {k: v for k, v in meta.settings.items() if k != "from"}
+        fa, fb = settings.get("from") or {}, meta.settings["from"]
+        return (canonical_json(a) == canonical_json(b)
+                and fa.get("source") == fb["source"]
+                and canonical_json(fa.get("settings")) == canonical_json(fb["settings"]))
+
+    for entry in list_caches(meta.clip_hash, root=root):
+        if (entry.path != keep and entry.meta.source == meta.source
+                and isinstance(entry.meta.settings, dict) and same_recipe(entry.meta.settings)):
+            log.info("removing superseded smoothed layers %s", entry.path)
+            for side in ("", "-wal", "-shm"):
+                Path(f"{entry.path}{side}").unlink(missing_ok=True)

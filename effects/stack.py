@@ -1,0 +1,364 @@
+"""Per-frame evaluation of an effect stack: depth order and behind / in-front layering.
+
+An :class:`EffectStack` is an immutable description: effects per person (by track id) and
+effects for everyone, each list applied in order, plus optional depth overrides.  A
+:class:`StackRenderer` turns it into pixels, frame by frame, in a float RGBA canvas:
+
+1. **background** -- the :class:`~effects.backgrounds.Background` shown behind the layered
+   persons (as :class:`~effects.compositor.Compositor` does), or the original frame;
+2. **behind effects** -- every :class:`~effects.model.OverlayEffect` with ``layer='behind'``,
+   person by person from the back to the front;
+3. **persons** -- each layered person's pixels (after their
+   :class:`~effects.model.PersonModifier` effects) through their mask, back to front, so a
+   nearer person covers a farther one where their masks overlap and everything drawn in step 2
+   is hidden exactly where a mask covers it;
+4. **in-front effects** -- every overlay with ``layer='front'``, back to front;
+
+then rounded to 8 bits.  Depth: a person's key is the largest y of their usable ankles, else
+the bottom of their box (:func:`depth_key`); larger is nearer the camera.  ``depth_override``
+replaces the key of the persons it names.  Ties go by track id.  Within a person, effects for
+everyone come first, then the person's own, each in list order.  A person absent from a frame
+gets no effects that frame.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Self
+
+import cv2
+import moderngl
+import numpy as np
+
+from effects.anchors import PoseHistory
+from effects.backgrounds import Background
+from effects.gl import RenderResources, RenderTarget, draw_fullscreen
+from effects.matte import build_alpha
+from effects.model import (
+    Effect,
+    FxContext,
+    Geometry,
+    OverlayEffect,
+    PersonModifier,
+    PersonState,
+    quad,
+)
+from effects.person import grow_box, mask_box
+from effects.shaders import ShaderLibrary
+from inference.cache.layers import PersonLayer
+from inference.tracks.model import COCO_KEYPOINTS, V_NONE
+
+log = logging.getLogger(__name__)
+
+_ANKLES = [COCO_KEYPOINTS.index("left_ankle"), COCO_KEYPOINTS.index("right_ankle")]
+
+
+def depth_key(person: PersonLayer) -> float:
+    """Foot position in pixels: the largest y of the usable ankles, else the box's bottom."""
+    kp = np.asarray(person.keypoints, np.float64).reshape(-1, 3)[_ANKLES]
+    usable = kp[kp[:, 2] > V_NONE]
+    if len(usable):
+        return float(usable[:, 1].max())
+    return float(person.bbox[1] + person.bbox[3])
+
+
+@dataclass(frozen=True, init=False)
+class EffectStack:
+    """Effects per person (``per_person``: track id -> effects) and for ``everyone``.
+
+    ``depth_override``: track id -> depth key (pixels, larger is nearer) replacing
+    :func:`depth_key` for that person.  Immutable; build new stacks with :meth:`with_effects`.
+    """
+
+    per_person: tuple[tuple[int, tuple[Effect, ...]], ...]
+    everyone: tuple[Effect, ...]
+    depth_override: tuple[tuple[int, float], ...]
+
+    def __init__(
+        self,
+        per_person: Mapping[int, Iterable[Effect]] | None = None,
+        everyone: Iterable[Effect] = (),
+        depth_override: Mapping[int, float] | None = None,
+    ):
+        pp = tuple(sorted((int(k), tuple(v)) for k, v in (per_person or {}).items()))
+        ev = tuple(everyone)
+        for e in (*ev, *(x for _, v in pp for x in v)):
+            if not isinstance(e, Effect):
+                raise TypeError(f"an effect stack holds Effect values, not {e!r}")
+        object.__setattr__(self, "per_person", pp)
+        object.__setattr__(self, "everyone", ev)
+        object.__setattr__(
+            self,
+            "depth_override",
+            tuple(sorted((int(k), float(v)) for k, v in (depth_override or {}).items())),
+        )
+
+    def effects_for(self, track_id: int) -> tuple[Effect, ...]:
+        """Everyone's effects, then ``track_id``'s own, in order."""
+        own = dict(self.per_person).get(track_id, ())
+        return self.everyone + own
+
+    def with_effects(self, track_id: int | None, *effects: Effect) -> EffectStack:
+        """A stack with ``effects`` appended to ``track_id``'s list (None: everyone's)."""
+        pp = {k: list(v) for k, v in self.per_person}
+        ev = list(self.everyone)
+        (ev if track_id is None else pp.setdefault(track_id, [])).extend(effects)
+        return EffectStack(pp, ev, dict(self.depth_override))
+
+    def at(self, time: Fraction) -> EffectStack:
+        """Every effect at clip ``time`` (see :meth:`Effect.at <effects.model.Effect.at>`)."""
+        return EffectStack(
+            {k: [e.at(time) for e in v] for k, v in self.per_person},
+            [e.at(time) for e in self.everyone],
+            dict(self.depth_override),
+        )
+
+    def lookback(self) -> int:
+        """Frames of pose history the stack reads (the maximum over its effects)."""
+        effects = (*self.everyone, *(e for _, v in self.per_person for e in v))
+        return max((e.lookback() for e in effects), default=0)
+
+    def order(self, persons: Sequence[PersonLayer]) -> list[PersonLayer]:
+        """``persons`` sorted back to front (depth key, then track id)."""
+        override = dict(self.depth_override)
+        return sorted(persons, key=lambda p: (override.get(p.track_id, depth_key(p)), p.track_id))
+
+
+class StackRenderer:
+    """Renders frames of one size through an :class:`EffectStack` (see the module docstring).
+
+    GL objects persist between frames and are reallocated only when the size changes.
+    ``history`` (default: a new :class:`~effects.anchors.PoseHistory`) receives every rendered
+    frame's persons; give one with a ``source`` for random access.  Not thread-safe.
+    """
+
+    def __init__(
+        self,
+        ctx: moderngl.Context,
+        width: int,
+        height: int,
+        shaders: ShaderLibrary | None = None,
+        history: PoseHistory | None = None,
+    ):
+        self.ctx = ctx
+        self.shaders = shaders if shaders is not None else ShaderLibrary(ctx)
+        self.history = history if history is not None else PoseHistory()
+        self.geometry = Geometry(ctx)
+        self._res: RenderResources | None = None
+        self._rgba: np.ndarray | None = None
+        self.resize(width, height)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """Output (width, height) in pixels."""
+        assert self._res is not None
+        return self._res.size
+
+    @property
+    def resources(self) -> RenderResources:
+        assert self._res is not None
+        return self._res
+
+    def resize(self, width: int, height: int) -> None:
+        """Set the output size; reallocates GL objects only if it changed."""
+        if width < 1 or height < 1:
+            raise ValueError(f"bad output size {width}x{height}")
+        size = (int(width), int(height))
+        if self._res is not None and self._res.size == size:
+            return
+        if self._res is not None:
+            self._res.release()
+        self._res = RenderResources(self.ctx, self.shaders, size)
+        self._rgba = np.empty((size[1], size[0], 4), np.uint8)
+
+    def render_to_target(
+        self,
+        frame: np.ndarray,
+        persons: Sequence[PersonLayer],
+        stack: EffectStack,
+        *,
+        frame_index: int,
+        time: Fraction,
+        background: Background | None = None,
+        selected: Iterable[int] | None = None,
+        refine: str = "none",
+        feather_px: float = 1.5,
+    ) -> RenderTarget:
+        """Render one frame into an RGBA8 target of the output size (no readback).
+
+        ``frame``: (H, W, 3) uint8 RGB.  ``persons``: the persons present in this frame (masks
+        (H, W), any non-zero value is the person; ``None``: not layered).  ``selected``: the
+        track ids drawn as person layers over the background (None: every person with a mask).
+        ``background=None`` keeps the original frame.  ``refine``/``feather_px`` soften each
+        person's matte as :func:`effects.matte.build_alpha` does.
+        """
+        if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+            raise ValueError(f"frame must be (H, W, 3) uint8 RGB, got {frame.shape} {frame.dtype}")
+        h, w = frame.shape[:2]
+        persons = list(persons)
+        self.resize(w, h)
+        res = self.resources
+        frame_tex = res.slot("frame", linear=True).upload(np.ascontiguousarray(frame))
+        # Keep at least the frames the effects look back over (plus the current one).
+        self.history.capacity = max(self.history.capacity, stack.lookback() + 1)
+        self.history.add(frame_index, persons)
+        concrete = stack.at(time)
+        chosen = None if selected is None else set(selected)
+        pad = math.ceil(4.0 * feather_px) + 2 if refine == "feather" and feather_px > 0 else 0
+
+        states: list[PersonState] = []
+        mattes: dict[int, np.ndarray] = {}
+        for p in concrete.order(persons):
+            box = None
+            if p.mask is not None:
+                if p.mask.shape != (h, w):
+                    raise ValueError(f"person {p.track_id}: mask {p.mask.shape} != frame {(h, w)}")
+                box = mask_box(p.mask)
+                if box is not None:
+                    box = grow_box(box, pad, (w, h))
+                    x0, y0, x1, y1 = box
+                    mattes[p.track_id] = build_alpha([p.mask[y0:y1, x0:x1]], refine, feather_px)
+            states.append(PersonState(p, depth_key(p), box))
+        effects = {s.track_id: concrete.effects_for(s.track_id) for s in states}
+        self._register_shader_dirs(e for v in effects.values() for e in v)
+
+        canvas = res.target("fx.canvas", (w, h), 4, "f4")
+        self._draw_base(canvas, frame_tex, background, frame_index, time)
+        fx = FxContext(res, canvas, frame_tex, frame_index, time, self.history, self.geometry)
+        self._overlays(fx, states, effects, "behind")
+        for i, s in enumerate(states):
+            matte = mattes.get(s.track_id)
+            if matte is not None and (chosen is None or s.track_id in chosen):
+                self._draw_person(fx, s, matte, i, effects[s.track_id])
+        self._overlays(fx, states, effects, "front")
+
+        out = res.target("fx.out", (w, h))
+        prog = self.shaders.program("fx_resolve")
+        prog["u_canvas"] = 0
+        canvas.texture.use(0)
+        draw_fullscreen(res.fullscreen(prog), out.fbo)
+        return out
+
+    def render(
+        self,
+        frame: np.ndarray,
+        persons: Sequence[PersonLayer],
+        stack: EffectStack,
+        *,
+        frame_index: int,
+        time: Fraction,
+        background: Background | None = None,
+        selected: Iterable[int] | None = None,
+        refine: str = "none",
+        feather_px: float = 1.5,
+        out: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """:meth:`render_to_target`, read back as (H, W, 3) uint8 RGB (into ``out`` if given)."""
+        target = self.render_to_target(
+            frame,
+            persons,
+            stack,
+            frame_index=frame_index,
+            time=time,
+            background=background,
+            selected=selected,
+            refine=refine,
+            feather_px=feather_px,
+        )
+        return self.read(target, out)
+
+    def read(self, target: RenderTarget, out: np.ndarray | None = None) -> np.ndarray:
+        """Read an output-size RGBA8 ``target`` back as (H, W, 3) uint8 RGB."""
+        w, h = self.size
+        if out is not None and (
+            out.shape != (h, w, 3) or out.dtype != np.uint8 or not out.flags.c_contiguous
+        ):
+            raise ValueError(f"out must be a C-contiguous ({h}, {w}, 3) uint8 array")
+        assert self._rgba is not None
+        target.fbo.read_into(self._rgba, components=4, alignment=1)
+        return cv2.cvtColor(self._rgba, cv2.COLOR_RGBA2RGB, dst=out)
+
+    # -- passes ------------------------------------------------------------------------------
+
+    def _register_shader_dirs(self, effects: Iterable[Effect]) -> None:
+        for cls in {type(e) for e in effects}:
+            d = cls.shader_dir
+            if d is not None and d not in self.shaders.search_path:
+                self.shaders.add_directory(d)
+                log.debug("shader directory %s added for effect %s", d, cls.label())
+
+    def _draw_base(
+        self,
+        canvas: RenderTarget,
+        frame_tex: moderngl.Texture,
+        background: Background | None,
+        frame_index: int,
+        time: Fraction,
+    ) -> None:
+        res = self.resources
+        w, h = res.size
+        if background is None:
+            tex, scale, offset, color = frame_tex, (1.0 / w, 1.0 / h), (0.0, 0.0), None
+        else:
+            layer = background.render(res, frame_tex, frame_index, time)
+            tex, scale, offset, color = layer.texture, layer.uv_scale, layer.uv_offset, layer.color
+        if color is not None:
+            prog = self.shaders.program("fx_base", {"SOLID_BACKGROUND": None})
+            prog["u_color"] = color
+        else:
+            assert tex is not None
+            prog = self.shaders.program("fx_base")
+            prog["u_background"] = 0
+            prog["u_uv_scale"] = scale
+            prog["u_uv_offset"] = offset
+            tex.use(0)
+        draw_fullscreen(res.fullscreen(prog), canvas.fbo)
+
+    @staticmethod
+    def _overlays(
+        fx: FxContext, states: list[PersonState], effects: dict[int, tuple[Effect, ...]], layer: str
+    ) -> None:
+        for s in states:
+            for e in effects[s.track_id]:
+                if isinstance(e, OverlayEffect) and e.layer == layer:
+                    e.draw(fx, s)
+
+    def _draw_person(
+        self, fx: FxContext, s: PersonState, matte: np.ndarray, i: int, effects: tuple[Effect, ...]
+    ) -> None:
+        res = self.resources
+        assert s.box is not None
+        x0, y0, x1, y1 = s.box
+        color: moderngl.Texture = fx.frame_tex
+        offset = (0, 0)
+        modifiers = [e for e in effects if isinstance(e, PersonModifier)]
+        for k, e in enumerate(modifiers):
+            dst = res.target(f"fx.person.{k % 2}", (x1 - x0, y1 - y0), 4, "f4")
+            e.modify(fx, s, color, offset, dst)
+            color, offset = dst.texture, (x0, y0)
+        mask_tex = res.slot(f"fx.matte.{i}").upload(matte)
+        prog = fx.program("fx_person")
+        prog["u_color"] = 0
+        prog["u_color_offset"] = offset
+        prog["u_mask"] = 1
+        prog["u_mask_origin"] = (x0, y0)
+        color.use(0)
+        mask_tex.use(1)
+        fx.draw_over(prog, quad(x0, y0, x1, y1), ("in_pos",))
+
+    def release(self) -> None:
+        """Release the GL objects (not the shader library's programs)."""
+        if self._res is not None:
+            self._res.release()
+            self._res = None
+        self.geometry.release()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()

@@ -1,0 +1,155 @@
+"""Frame detectors the analyzer can drive: the R-CNN backend and the seed's networks.
+
+A detector has ``name`` (``"rcnn"``/``"seed"``), ``identity`` (a JSON-able dict of what
+determines its results: weights, settings) and ``detect_batch(images) -> [[PersonDetection]]``
+taking ``(h, w, 3)`` uint8 RGB frames at the processing resolution, in clip order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from inference.errors import InputError
+from inference.models.rcnn import PersonDetection, RCNNDetector, RCNNSettings
+
+MODEL_CHOICES = ("rcnn", "seed")
+
+
+class FrameDetector(Protocol):
+    """What :class:`~inference.analysis.analyzer.Analyzer` needs from a detector."""
+
+    name: str
+    identity: dict[str, Any]
+
+    def detect_batch(self, images: Sequence[np.ndarray]) -> list[list[PersonDetection]]: ...
+
+
+class SeedDetector:
+    """The seed's pipeline: the Global Pose Tracker finds poses, the Local Segmenter their
+    masks.  The pose tracker is stateful (it looks at the previous frame it was given), so
+    frames must come in clip order; its own identities are not used (humanfx's
+    :class:`~inference.tracking.PersonTracker` assigns them, as for the R-CNN)."""
+
+    name = "seed"
+
+    def __init__(self, pose_tracker: Any, segmenter: Any, *,
+                 identity: dict[str, Any] | None = None):
+        self.pose_tracker = pose_tracker
+        self.segmenter = segmenter
+        self.identity = {"detector": self.name, **(identity or {})}
+
+    @classmethod
+    def from_weights(cls, pose_weights: Any = "DEFAULT", segmenter_weights: Any = "DEFAULT", *,
+                     device: str | torch.device = "cpu", progress: bool = True) -> SeedDetector:
+        """Load both networks (``SeedPoseTracker_Weights`` / ``SeedSegmenter_Weights``); a
+        missing file raises a HumanfxError saying where it is expected."""
+        from inference.models.pose_tracker import GlobalPoseTracker, PoseTrackerConfig
+        from inference.models.pose_tracker.checkpoint import load_pose_tracker
+        from inference.models.segmenter import LocalSegmenter, load_network
+        from inference.models.weights import (
+            SeedPoseTracker_Weights,
+            SeedSegmenter_Weights,
+            Weights,
+            weights_file,
+        )
+
+        pw = pose_weights if isinstance(pose_weights, Weights) else \
+            SeedPoseTracker_Weights.verify(pose_weights)
+        sw = segmenter_weights if isinstance(segmenter_weights, Weights) else \
+            SeedSegmenter_Weights.verify(segmenter_weights)
+        if pw is None or sw is None:
+            raise InputError("the seed detector needs trained weights for both networks",
+                             hint="pass weights, or analyze with --model rcnn")
+        identity = cls.describe(pw, sw)
+        pose_path = weights_file(pw, progress=progress)
+        seg_path = weights_file(sw, progress=progress)
+        model, info = load_pose_tracker(pose_path, device=device)
+        tracker = GlobalPoseTracker(model, PoseTrackerConfig(input_size=info.input_size),
+                                    device=device)
+        net, _ = load_network(seg_path, device)
+        segmenter = LocalSegmenter(net, device=device)
+        return cls(tracker, segmenter, identity=identity)
+
+    @staticmethod
+    def describe(pose_weights: Any, segmenter_weights: Any) -> dict[str, Any]:
+        """The ``identity`` entries :meth:`from_weights` records, without loading anything."""
+        from inference.models.weights import (
+            SeedPoseTracker_Weights,
+            SeedSegmenter_Weights,
+            Weights,
+            weights_name,
+        )
+
+        pw = pose_weights if isinstance(pose_weights, Weights) else \
+            SeedPoseTracker_Weights.verify(pose_weights)
+        sw = segmenter_weights if isinstance(segmenter_weights, Weights) else \
+            SeedSegmenter_Weights.verify(segmenter_weights)
+        return {"pose_weights": None if pw is None else weights_name(pw),
+                "segmenter_weights": None if sw is None else weights_name(sw)}
+
+    def detect_batch(self, images: Sequence[np.ndarray]) -> list[list[PersonDetection]]:
+        out = []
+        for image, poses in zip(images, self.pose_tracker.step_batch(list(images)), strict=True):
+            alphas = self.segmenter.predict(image, [(p.bbox, p.keypoints) for p in poses])
+            dets = []
+            for p, alpha in zip(poses, alphas, strict=True):
+                box = np.asarray(p.bbox, dtype=np.float64)
+                if not (np.all(np.isfinite(box)) and box[2] >= 1 and box[3] >= 1):
+                    continue
+                soft = np.round(np.clip(alpha, 0.0, 1.0) * 255.0).astype(np.uint8)
+                dets.append(PersonDetection(box, p.score, p.keypoints, soft))
+            out.append(dets)
+        return out
+
+
+def _check_slots(model: str, weights: dict[str, Any]) -> None:
+    allowed = {"rcnn": {"keypoint", "mask"}, "seed": {"pose", "segmenter"}}
+    if model not in allowed:
+        raise InputError(f"unknown model {model!r}", hint=f"use {' or '.join(MODEL_CHOICES)}")
+    unknown = set(weights) - allowed[model]
+    if unknown:
+        raise InputError(f"unknown {model} weights slot {min(unknown)!r}",
+                         hint=f"use {' or '.join(sorted(allowed[model]))}")
+
+
+def detector_identity(model: str, *, weights: dict[str, Any] | None = None,
+                      rcnn_settings: RCNNSettings | None = None) -> dict[str, Any]:
+    """The ``identity`` :func:`build_detector` would give its detector, without building it
+    (so a finished analysis is found before any weights are loaded)."""
+    weights = dict(weights or {})
+    _check_slots(model, weights)
+    if model == "rcnn":
+        return {"detector": "rcnn", "settings": asdict(rcnn_settings or RCNNSettings()),
+                **RCNNDetector.describe(weights.get("keypoint", "DEFAULT"),
+                                        weights.get("mask", "DEFAULT"))}
+    return {"detector": "seed", **SeedDetector.describe(weights.get("pose", "DEFAULT"),
+                                                        weights.get("segmenter", "DEFAULT"))}
+
+
+def build_detector(model: str, *, device: torch.device, weights: dict[str, Any] | None = None,
+                   rcnn_settings: RCNNSettings | None = None, progress: bool = True,
+                   **model_kwargs: Any) -> FrameDetector:
+    """The detector for ``--model rcnn|seed``.
+
+    ``weights`` overrides the default weights: ``{"keypoint": ..., "mask": ...}`` for the R-CNN,
+    ``{"pose": ..., "segmenter": ...}`` for the seed (names, members or ``Weights.local``).
+    """
+    weights = dict(weights or {})
+    _check_slots(model, weights)
+    if model == "rcnn":
+        return RCNNDetector.from_weights(weights.get("keypoint", "DEFAULT"),
+                                         weights.get("mask", "DEFAULT"),
+                                         settings=rcnn_settings or RCNNSettings(),
+                                         device=device, progress=progress, **model_kwargs)
+    return SeedDetector.from_weights(weights.get("pose", "DEFAULT"),
+                                     weights.get("segmenter", "DEFAULT"),
+                                     device=device, progress=progress)
+
+
+__all__ = ["MODEL_CHOICES", "FrameDetector", "PersonDetection", "SeedDetector",
+           "build_detector", "detector_identity"]
