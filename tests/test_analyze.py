@@ -3,7 +3,7 @@ downloads), keyframe propagation against synthetic ground truth, resume and reus
 
 Random weights give arbitrary detections, so these tests check structure, coverage and that an
 interrupted-then-resumed analysis equals an uninterrupted one -- not accuracy.  Inputs are tiny
-(64-pixel processing size, 20 proposals) so the real networks run in about a second per frame on
+(64-pixel processing size, 10 proposals, 2 persons) so the real networks take ~0.5 s a frame on
 a CPU.
 """
 
@@ -36,7 +36,7 @@ from inference.synth import SynthConfig, SyntheticScene
 from inference.tracking import TrackerConfig
 from inference.tracks.masks import decode_mask
 
-SMALL = RCNNSettings(min_score=0.05, max_persons=3, proposals=20)
+SMALL = RCNNSettings(min_score=0.05, max_persons=2, proposals=10)
 # Random weights score ~0.5: let the tracker start tracks from such detections.
 LENIENT = TrackerConfig(low_score=0.05, high_score=0.3, new_track_score=0.3, min_hits=1,
                         min_track_length=1)
@@ -283,3 +283,32 @@ def test_seed_model_without_weights_says_where_they_go(clip, tmp_path, monkeypat
     monkeypatch.setattr(wmod, "ASSETS_DIR", tmp_path / "assets")
     with pytest.raises(HumanfxError, match="not shipped yet"):
         analyze_clip(ClipSession(clip), AnalyzeOptions(model="seed", device="cpu"))
+
+
+def test_seed_model_runs_through_the_same_pipeline(tmp_path):
+    """The seed's networks (randomly initialised, saved as their own checkpoints) through
+    ``--model seed``: checkpoint loading, pose tracker + segmenter adapter, tracker, cache."""
+    from inference.models.pose_tracker import PoseNetConfig, PoseTrackerNet
+    from inference.models.pose_tracker.checkpoint import save_checkpoint as save_pose
+    from inference.models.segmenter import LocalSegmenterNet, SegmenterConfig
+    from inference.models.segmenter import save_checkpoint as save_segmenter
+
+    torch.manual_seed(0)
+    save_pose(tmp_path / "pose.pt", {"net": PoseNetConfig().to_dict(), "input_size": [64, 64],
+                                     "step": 0, "seed": 0,
+                                     "model": PoseTrackerNet(PoseNetConfig()).state_dict()})
+    config = SegmenterConfig(crop_size=64)
+    save_segmenter(tmp_path / "seg.pt", {"config": config.to_dict(),
+                                         "model": LocalSegmenterNet(config).state_dict()})
+    clip, _ = write_synthetic_clip(tmp_path / "clip", SynthConfig(people=1, frames=3, width=96,
+                                                                   height=64, seed=2))
+    weights = {"pose": Weights.local(tmp_path / "pose.pt", format="humanfx.pose_tracker"),
+               "segmenter": Weights.local(tmp_path / "seg.pt", format="humanfx.local_segmenter")}
+    result = analyze_clip(ClipSession(clip, cache_root=tmp_path / "cache"),
+                          AnalyzeOptions(model="seed", device="cpu", keyframe_every=3,
+                                         weights=weights))
+    assert result.complete and result.source == "seed"
+    assert (result.frames_detected, result.frames_carried) == (1, 2)
+    with LayerCache.open(result.cache_path) as cache:
+        assert cache.is_complete() and cache.meta.settings["detector"]["pose_weights"] \
+            .startswith("file:pose.pt@")

@@ -93,6 +93,20 @@ def test_keypoints_respect_visibility_gaps_and_flags():
     assert err_after.max() < 6.0
 
 
+def test_boxes_of_maskless_records_are_smoothed_per_run():
+    rng = np.random.default_rng(3)
+    truth = {f: (10.0 + 1.5 * f, 8.0, 12.0, 30.0) for f in [*range(15), *range(18, 30)]}
+    recs = [PersonRecord(1, f, 1, tuple(np.add(b, rng.normal(0, 1.5, 4)))) for f, b in
+            truth.items()]
+    ts = TrackSet([VideoInfo(1, "c.mp4", W, H, 30, Fraction(24))], [Track(1, 1)], recs)
+    out = smooth_trackset(ts)
+    err = [np.abs(np.subtract(r.bbox, truth[r.frame_index])).mean() for r in recs]
+    err_out = [np.abs(np.subtract(r.bbox, truth[r.frame_index])).mean()
+               for r in out.annotations]
+    assert np.mean(err_out) < 0.7 * np.mean(err)
+    assert all(r.segmentation is None and r.bbox[2] >= 0 for r in out.annotations)
+
+
 def test_keypoint_parameters_are_validated():
     for bad in ({"window": 8}, {"window": 1}, {"polyorder": 9}, {"polyorder": -1},
                 {"window": 9.0}):

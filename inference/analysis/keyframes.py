@@ -44,8 +44,10 @@ def sample(field: np.ndarray, xy: np.ndarray) -> np.ndarray:
     y1 = np.minimum(y0 + 1, h - 1)
     ax = (x - x0)[:, None]
     ay = (y - y0)[:, None]
-    top = field[y0, x0] * (1 - ax) + field[y0, x1] * ax
-    bottom = field[y1, x0] * (1 - ax) + field[y1, x1] * ax
+    f00, f01 = field[y0, x0].astype(np.float64), field[y0, x1].astype(np.float64)
+    f10, f11 = field[y1, x0].astype(np.float64), field[y1, x1].astype(np.float64)
+    top = f00 * (1 - ax) + f01 * ax
+    bottom = f10 * (1 - ax) + f11 * ax
     return top * (1 - ay) + bottom * ay
 
 
@@ -82,9 +84,11 @@ class FlowPropagator:
         gx, gy = self._grid
         return gx + flow[..., 0], gy + flow[..., 1]
 
-    def carry_mask(self, mask: np.ndarray, flow: np.ndarray) -> np.ndarray:
-        """The previous frame's ``(h, w)`` uint8 soft mask, moved to the current frame."""
-        mx, my = self._maps(flow)
+    def carry_mask(self, mask: np.ndarray, flow: np.ndarray,
+                   maps: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+        """The previous frame's ``(h, w)`` uint8 soft mask, moved to the current frame
+        (``maps``: the remap coordinates of ``flow``, when already computed)."""
+        mx, my = self._maps(flow) if maps is None else maps
         return cv2.remap(mask, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                          borderValue=0)
 
@@ -97,10 +101,9 @@ class FlowPropagator:
         p = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
         if len(p) == 0:
             return p.copy()
-        field = flow.astype(np.float64)
         q = p.copy()
         for _ in range(self.point_iterations):
-            q = p - sample(field, q - 0.5)
+            q = p - sample(flow, q - 0.5)
         return q
 
     def carry(self, detections: list[PersonDetection], prev_gray: np.ndarray,
@@ -114,6 +117,7 @@ class FlowPropagator:
         if flow is None:
             flow = self.flow(prev_gray, cur_gray)
         h, w = cur_gray.shape[:2]
+        maps = self._maps(flow) if any(d.mask is not None for d in detections) else None
         out = []
         for det in detections:
             box = det.bbox.copy()
@@ -121,7 +125,7 @@ class FlowPropagator:
             shift = None
             scale = np.ones(2)
             if det.mask is not None:
-                mask = self.carry_mask(det.mask, flow)
+                mask = self.carry_mask(det.mask, flow, maps)
                 ys, xs = np.nonzero(mask >= 128)
                 if len(xs) == 0:
                     continue
