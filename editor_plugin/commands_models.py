@@ -226,8 +226,7 @@ def cmd_models_verify(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``analyze`` and ``models`` to ``humanfx``'s sub-commands."""
-    from inference.analysis.detection import MODEL_CHOICES
-    from inference.analysis.device import DEVICE_CHOICES
+    from inference.analysis import DEVICE_CHOICES, MODEL_CHOICES
 
     s = sub.add_parser(
         "analyze", help="find and track every person of a clip into its layer cache",

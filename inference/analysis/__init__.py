@@ -9,35 +9,33 @@ reading video and writing the layer cache is :mod:`editor_plugin.analyze`'s job.
 * :mod:`.device` - device choice, autocast and per-device defaults.
 """
 
-from inference.analysis.analyzer import (
-    FLOW,
-    KEYFRAME,
-    REPLAY,
-    AnalysisState,
-    Analyzer,
-    AnalyzerConfig,
-    FrameResult,
-    final_records,
-    full_res_rle,
-    online_records,
-    process_shape,
-)
-from inference.analysis.detection import (
-    MODEL_CHOICES,
-    FrameDetector,
-    PersonDetection,
-    SeedDetector,
-    build_detector,
-    detector_identity,
-)
-from inference.analysis.device import DeviceDefaults, autocast, defaults_for, resolve_device
-from inference.analysis.keyframes import FlowPropagator
-from inference.analysis.store import DetectionStore, StoredDetection
+# The submodules import torch; load them on first use so that importing a constant (the CLI's
+# choices) or one submodule stays cheap.
+import importlib
 
-__all__ = [
-    "FLOW", "KEYFRAME", "MODEL_CHOICES", "REPLAY", "AnalysisState", "Analyzer", "AnalyzerConfig",
-    "DetectionStore", "DeviceDefaults", "FlowPropagator", "FrameDetector", "FrameResult",
-    "PersonDetection", "SeedDetector", "StoredDetection", "autocast", "build_detector",
-    "defaults_for", "detector_identity", "final_records", "full_res_rle", "online_records",
-    "process_shape", "resolve_device",
-]
+#: Choices offered by the CLI, kept here so listing them needs no torch import.
+MODEL_CHOICES = ("rcnn", "seed")
+DEVICE_CHOICES = ("auto", "cpu", "cuda")
+
+_EXPORTS = {
+    "analyzer": ("FLOW", "KEYFRAME", "REPLAY", "AnalysisState", "Analyzer", "AnalyzerConfig",
+                 "FrameResult", "final_records", "full_res_rle", "online_records",
+                 "process_shape"),
+    "detection": ("FrameDetector", "PersonDetection", "SeedDetector", "build_detector",
+                  "detector_identity"),
+    "device": ("DeviceDefaults", "autocast", "defaults_for", "resolve_device"),
+    "keyframes": ("FlowPropagator",),
+    "store": ("DetectionStore", "StoredDetection"),
+}
+_WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}
+
+__all__ = ["DEVICE_CHOICES", "MODEL_CHOICES", *sorted(_WHERE)]
+
+
+def __getattr__(name: str):
+    mod = _WHERE.get(name)
+    if mod is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{mod}"), name)
+    globals()[name] = value
+    return value

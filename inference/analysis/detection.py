@@ -17,7 +17,7 @@ import torch
 from inference.errors import InputError
 from inference.models.rcnn import PersonDetection, RCNNDetector, RCNNSettings
 
-MODEL_CHOICES = ("rcnn", "seed")
+from inference.analysis import MODEL_CHOICES  # noqa: E402,F401 - re-exported
 
 
 class FrameDetector(Protocol):

@@ -15,7 +15,7 @@ import torch
 
 from inference.errors import HumanfxError, InputError
 
-DEVICE_CHOICES = ("auto", "cpu", "cuda")
+from inference.analysis import DEVICE_CHOICES  # noqa: E402,F401 - re-exported
 
 
 def resolve_device(spec: str | torch.device = "auto") -> torch.device:
