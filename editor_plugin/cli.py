@@ -138,22 +138,51 @@ def cmd_persons(args: argparse.Namespace) -> int:
 
 def cmd_render(args: argparse.Namespace) -> int:
     from editor_plugin.media import Codec
-    from editor_plugin.render import FrameRange, RenderSpec, render
+    from editor_plugin.render import FrameRange, RenderSpec, render, render_project
     from editor_plugin.session import ClipSession
     from effects.backgrounds import parse_background
 
     session = ClipSession(args.clip)
+    frames = FrameRange.parse(args.range) if args.range else FrameRange()
+    bar = _Progress("render", disable=args.quiet)
+    if args.project is not None:
+        from editor_plugin.project import MatteSettings, Project
+
+        project = Project.load(args.project)
+        if project.clip.resolve() != session.path.resolve():
+            log.warning("rendering %s with project %s, which was made for %s",
+                        session.path, args.project, project.clip)
+        changes: dict = {"clip": session.path}
+        if args.person is not None:
+            changes["selected"] = tuple(args.person)
+        if args.background is not None:
+            changes["background"] = parse_background(args.background)
+        if args.refine is not None:
+            changes["matte"] = MatteSettings(args.refine, project.matte.feather_px)
+        if args.layers is not None:
+            changes["layers"] = args.layers
+        project = project.replace(**changes)
+        try:
+            out = render_project(session, project, args.output, codec=Codec(args.codec),
+                                 frames=frames, audio=not args.no_audio, quality=args.quality,
+                                 progress=bar)
+        finally:
+            bar.close()
+        print(f"wrote {out}")
+        return 0
+    for flag, value in (("--person", args.person), ("--background", args.background)):
+        if value is None:
+            raise InputError(f"{flag} is required", hint="pass it, or --project P.json")
     spec = RenderSpec(
         persons=tuple(args.person),
         background=parse_background(args.background),
         codec=Codec(args.codec),
-        frames=FrameRange.parse(args.range) if args.range else FrameRange(),
-        refine=args.refine,
+        frames=frames,
+        refine=args.refine or "feather",
         audio=not args.no_audio,
         layers=args.layers,
         quality=args.quality,
     )
-    bar = _Progress("render", disable=args.quiet)
     try:
         out = render(session, spec, args.output, progress=bar)
     finally:
@@ -272,12 +301,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("clip", type=Path)
     s.add_argument("-o", "--output", type=Path, required=True,
                    help="output file (.mp4/.mov/.mkv) or folder for --codec png")
-    s.add_argument("--person", type=_person_ids, required=True, help="ID or ID,ID")
-    s.add_argument("--background", required=True, help="see 'backgrounds' below")
+    s.add_argument("--project", type=Path, metavar="P.json",
+                   help="render a project file (background, matte, effects); the flags below "
+                   "override its settings")
+    s.add_argument("--person", type=_person_ids, help="ID or ID,ID (required without --project)")
+    s.add_argument("--background", help="see 'backgrounds' below (required without --project)")
     s.add_argument("--codec", default="h264", choices=["h264", "hevc", "prores4444", "ffv1", "png"])
     s.add_argument("--range", help="START:END frame range (END exclusive)")
-    s.add_argument("--refine", default="feather", choices=["none", "feather"],
-                   help="matte edge: none = hard matte exactly as given; feather (default)")
+    s.add_argument("--refine", choices=["none", "feather"],
+                   help="matte edge: none = hard matte exactly as given; feather (default, or "
+                   "the project's)")
     s.add_argument("--quality", type=int, help="codec quality (H.264/HEVC CRF; lower is better)")
     s.add_argument("--no-audio", action="store_true", help="drop the audio")
     s.add_argument("--layers", help="which cache (source name) to use; default the newest")
@@ -318,6 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
     from editor_plugin.commands_export import register as _register_export; _register_export(sub)  # noqa: I001
     from editor_plugin.commands_models import register as _register_models; _register_models(sub)  # noqa: I001
     from editor_plugin.commands_tracks import register as _register_tracks; _register_tracks(sub)
+    from editor_plugin.commands_serve import register as _register_serve; _register_serve(sub)  # noqa: I001
     s = sub.add_parser("demo", help="synthesize a clip, layer it and render a background swap",
                        description="Runs offline: writes a synthetic clip, imports its person "
                        "layers and renders background swaps into --out.")

@@ -1,5 +1,9 @@
 """Render a clip with the background behind selected persons swapped.
 
+:func:`render` swaps the background behind persons (a :class:`RenderSpec`);
+:func:`render_project` renders a :class:`~editor_plugin.project.Project` -- background, matte
+and effect stack -- through :class:`~effects.stack.StackRenderer`.
+
 Streaming: frames are decoded on one thread, composited on the calling thread (which owns the
 GL context and the SQLite connection) and encoded on another, each a few frames apart, so memory
 does not grow with the clip and the two CPU cores stay busy.
@@ -16,13 +20,17 @@ from pathlib import Path
 
 import numpy as np
 
-from editor_plugin.media import AudioSpec, Codec, VideoReader, VideoWriter
+from editor_plugin.media import AudioSpec, Codec, VideoFrame, VideoReader, VideoWriter
 from editor_plugin.pipeline import BackgroundSink, prefetch
+from editor_plugin.project import Project
 from editor_plugin.session import ClipSession
+from effects.anchors import PoseHistory
 from effects.backgrounds import Background, VideoBackground, VideoBackgroundSpec
 from effects.compositor import Compositor
 from effects.gl import create_context
 from effects.matte import build_alpha
+from effects.stack import StackRenderer
+from inference.cache.layers import LayerCache
 from inference.errors import CancelledError, InputError
 
 log = logging.getLogger(__name__)
@@ -93,6 +101,54 @@ class LoopingVideo:
         self._reader.close()
 
 
+FrameFn = Callable[[VideoFrame, LayerCache], np.ndarray]
+
+
+def _stream(session: ClipSession, out: str | Path, *, layers: str | None, frames: FrameRange,
+            codec: Codec, audio: bool, quality: int | None,
+            make_draw: Callable[[LayerCache], FrameFn],
+            progress: ProgressFn | None, cancel: threading.Event | None) -> Path:
+    """Decode ``frames`` of the clip, draw each with ``make_draw(cache)`` and encode them.
+
+    Decoding and encoding run on their own threads; drawing runs on the calling thread (which
+    owns the GL context and the SQLite connection).  ``draw`` must return a new (H, W, 3)
+    uint8 RGB array per frame (the encoder holds it).  Atomic: see :func:`render`.
+    """
+    info = session.info
+    start, stop = frames.resolve(info.frame_count)
+    with session.layers(layers) as cache, VideoReader(info.path) as reader:
+        draw = make_draw(cache)
+        times = reader.timestamps
+        t0 = times[start]
+        audio_spec = None
+        if audio and info.has_audio:
+            end = times[stop] if stop < len(times) else None
+            audio_spec = AudioSpec(source=info.path, start=t0, end=end)
+        writer = VideoWriter(out, codec=codec, width=info.width, height=info.height,
+                             fps=info.fps, time_base=info.time_base, audio=audio_spec,
+                             quality=quality)
+        with writer, BackgroundSink(lambda item: writer.write(item[0], time=item[1]),
+                                    depth=3, name="encode") as sink:
+            decoded = prefetch(reader.iter_frames(start, stop), depth=3, name="decode")
+            for done, frame in enumerate(decoded, 1):
+                if cancel is not None and cancel.is_set():
+                    raise CancelledError("render cancelled; nothing was written", path=out)
+                sink.put((draw(frame, cache), frame.time - t0))  # a new array per frame
+                if progress is not None:
+                    progress(done, stop - start)
+        return writer.close()
+
+
+def _open_background(background: Background | VideoBackgroundSpec | None
+                     ) -> tuple[Background | None, LoopingVideo | None]:
+    """A renderable background; a video spec becomes a looping decoder (close it after)."""
+    if isinstance(background, VideoBackgroundSpec):
+        looping = LoopingVideo(background.path)
+        return VideoBackground(frames=looping, mode=background.mode,
+                               source=str(background.path)), looping
+    return background, None
+
+
 def render(session: ClipSession, spec: RenderSpec, out: str | Path, *,
            progress: ProgressFn | None = None,
            cancel: threading.Event | None = None) -> Path:
@@ -105,49 +161,86 @@ def render(session: ClipSession, spec: RenderSpec, out: str | Path, *,
     if not spec.persons:
         raise InputError("no person selected", hint="pass --person ID (see `humanfx persons CLIP`)")
     session.check_persons(list(spec.persons), spec.layers)
-    start, stop = spec.frames.resolve(info.frame_count)
+    spec.frames.resolve(info.frame_count)
     selected = set(spec.persons)
-
-    background = spec.background
-    looping: LoopingVideo | None = None
-    if isinstance(background, VideoBackgroundSpec):
-        looping = LoopingVideo(background.path)
-        background = VideoBackground(frames=looping, mode=background.mode,
-                                     source=str(background.path))
+    background, looping = _open_background(spec.background)
+    assert background is not None
 
     ctx = create_context()
     compositor = Compositor(ctx, info.width, info.height)
+
+    def make_draw(cache: LayerCache) -> FrameFn:
+        def draw(frame: VideoFrame, cache: LayerCache) -> np.ndarray:
+            masks = [p.mask for p in cache.frame(frame.index)
+                     if p.track_id in selected and p.mask is not None]
+            alpha = build_alpha(masks, refine=spec.refine, shape=frame.image.shape[:2])
+            return compositor.composite(frame.image, alpha, background,
+                                        frame_index=frame.index, time=frame.time)
+        return draw
+
     try:
-        with session.layers(spec.layers) as cache, VideoReader(info.path) as reader:
-            times = reader.timestamps
-            t0 = times[start]
-            audio = None
-            if spec.audio and info.has_audio:
-                end = times[stop] if stop < len(times) else None
-                audio = AudioSpec(source=info.path, start=t0, end=end)
-            writer = VideoWriter(out, codec=spec.codec, width=info.width, height=info.height,
-                                 fps=info.fps, time_base=info.time_base, audio=audio,
-                                 quality=spec.quality)
-            with writer:
-                with BackgroundSink(lambda item: writer.write(item[0], time=item[1]),
-                                    depth=3, name="encode") as sink:
-                    frames = prefetch(reader.iter_frames(start, stop), depth=3, name="decode")
-                    for done, frame in enumerate(frames, 1):
-                        if cancel is not None and cancel.is_set():
-                            raise CancelledError("render cancelled; nothing was written",
-                                                 path=out)
-                        masks = [p.mask for p in cache.frame(frame.index)
-                                 if p.track_id in selected and p.mask is not None]
-                        alpha = build_alpha(masks, refine=spec.refine,
-                                            shape=frame.image.shape[:2])
-                        image = compositor.composite(frame.image, alpha, background,
-                                                     frame_index=frame.index, time=frame.time)
-                        sink.put((image, frame.time - t0))  # a new array per frame
-                        if progress is not None:
-                            progress(done, stop - start)
-            return writer.close()
+        return _stream(session, out, layers=spec.layers, frames=spec.frames, codec=spec.codec,
+                       audio=spec.audio, quality=spec.quality, make_draw=make_draw,
+                       progress=progress, cancel=cancel)
     finally:
         compositor.release()
+        ctx.release()
+        if looping is not None:
+            looping.close()
+
+
+def render_project(session: ClipSession, project: Project, out: str | Path, *,
+                   codec: Codec = Codec.H264, frames: FrameRange | None = None,
+                   audio: bool = True, quality: int | None = None,
+                   progress: ProgressFn | None = None,
+                   cancel: threading.Event | None = None) -> Path:
+    """Render ``project`` (its background, matte and effect stack) of ``session``'s clip.
+
+    Streaming, threaded and atomic like :func:`render`.  Each frame goes through an
+    :class:`~effects.stack.StackRenderer` whose pose history reads the layer cache
+    (:meth:`~effects.anchors.PoseHistory.from_cache`), so effects that look back (trails,
+    holds, particles) are the same when only a range is rendered.  The project's person ids
+    must be in the clip; its ``content_hash``, when set, must match the session's clip.
+    """
+    info = session.info
+    frames = frames if frames is not None else FrameRange()
+    if project.content_hash is not None and project.content_hash != session.clip_hash:
+        raise InputError("the project was made for a different version of this clip "
+                         "(its content hash differs)", path=session.path,
+                         hint="re-link the project to the right clip or clear clip.content_hash")
+    if project.background is not None and project.selected is not None and not project.selected:
+        raise InputError("no person selected", hint="set the project's selected persons "
+                         "or pass --person ID (see `humanfx persons CLIP`)")
+    ids = list(project.selected or ()) + [k for k, _ in project.stack.per_person]
+    if ids:
+        session.check_persons(sorted(set(ids)), project.layers)
+    frames.resolve(info.frame_count)
+    background, looping = _open_background(project.background)
+    stack = project.stack
+    matte = project.matte
+
+    ctx = create_context()
+    renderers: list[StackRenderer] = []
+
+    def make_draw(cache: LayerCache) -> FrameFn:
+        renderer = StackRenderer(ctx, info.width, info.height,
+                                 history=PoseHistory.from_cache(cache))
+        renderers.append(renderer)
+
+        def draw(frame: VideoFrame, cache: LayerCache) -> np.ndarray:
+            return renderer.render(frame.image, cache.frame(frame.index), stack,
+                                   frame_index=frame.index, time=frame.time,
+                                   background=background, selected=project.selected,
+                                   refine=matte.refine, feather_px=matte.feather_px)
+        return draw
+
+    try:
+        return _stream(session, out, layers=project.layers, frames=frames, codec=codec,
+                       audio=audio, quality=quality, make_draw=make_draw,
+                       progress=progress, cancel=cancel)
+    finally:
+        for r in renderers:
+            r.release()
         ctx.release()
         if looping is not None:
             looping.close()
