@@ -73,4 +73,4 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.set_defaults(func=cmd_serve)
 
 
-__all__ = ["register", "cmd_serve"]
+__all__ = ["cmd_serve", "register"]

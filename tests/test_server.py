@@ -190,9 +190,7 @@ def test_bad_input_is_answered_and_the_server_keeps_serving(tmp_path, clip):
                            "params": {"pad": "x" * 10_000}}).encode() + b"\n"
         err = raw_reply(c, events, huge)
         assert err["code"] == P.REQUEST_TOO_LARGE and "4096" in err["message"]
-        # A request without "jsonrpc" is answered to its id.
-        reply = c.request("server_info", {})
-        assert "result" in reply
+        assert "result" in c.request("server_info", {})
         assert c.request("no_such_method")["error"]["code"] == P.METHOD_NOT_FOUND
 
         expect_error(P.INVALID_PARAMS, c.call, "open_clip")
@@ -269,6 +267,24 @@ def test_closing_stdin_mid_export_cancels_it_cleanly(tmp_path, long_clip):
     assert not events.of("job_finished") or events.of("job_finished")[0]["state"] == "cancelled"
 
 
+def test_parse_request_rejects_what_is_not_a_request():
+    ok = P.parse_request(b'{"jsonrpc": "2.0", "id": "a", "method": "m", "params": [1]}')
+    assert (ok.method, ok.params, ok.id, ok.is_notification) == ("m", [1], "a", False)
+    assert P.parse_request(b'{"jsonrpc": "2.0", "method": "m"}').is_notification
+    with pytest.raises(P.RpcError) as info:  # no "jsonrpc": answered to its id
+        P.parse_request(b'{"id": 77, "method": "server_info"}')
+    assert info.value.code == P.INVALID_REQUEST and info.value.data == {"id": 77}
+    for bad in (b'{"jsonrpc": "2.0", "id": 1.5, "method": "m"}',
+                b'{"jsonrpc": "2.0", "id": 1, "method": ""}',
+                b'{"jsonrpc": "2.0", "id": 1, "method": "m", "params": 3}'):
+        with pytest.raises(P.RpcError) as info:
+            P.parse_request(bad)
+        assert info.value.code == P.INVALID_REQUEST
+    with pytest.raises(P.RpcError) as info:
+        P.parse_request(b"\xff\xfe")
+    assert info.value.code == P.PARSE_ERROR
+
+
 # -- TCP ------------------------------------------------------------------------------------------
 
 def start_tcp(root: Path, *extra: str) -> tuple[subprocess.Popen, int, str]:
@@ -298,7 +314,7 @@ def stop_tcp(proc: subprocess.Popen, port: int, token: str) -> None:
 
 def test_tcp_refuses_non_loopback_binds(tmp_path):
     done = subprocess.run([sys.executable, "-m", "editor_plugin.cli", "serve", "--port", "0",
-                           "--host", "0.0.0.0"], capture_output=True, text=True, cwd=REPO,
+                           "--host", "0.0.0.0"], check=False, capture_output=True, text=True, cwd=REPO,
                           timeout=TIMEOUT)
     assert done.returncode == 1
     assert "loopback" in done.stderr and "0.0.0.0" in done.stderr
@@ -319,9 +335,7 @@ def test_tcp_needs_the_token(tmp_path, clip):
             cid = c.call("open_clip", path=str(clip[0]))["clip_id"]
             assert c.call("server_info")["framing"] == "ndjson"
             # Clip ids belong to the connection that opened them.
-            with HumanfxClient.connect(port, None) as other:
-                assert other.call("list_persons", token=token, clip_id="x") is None \
-                    if False else True
+            with HumanfxClient.connect(port, None) as other:  # authenticates by param
                 expect_error(P.UNKNOWN_ID, other.call, "list_persons", token=token,
                              clip_id=cid)
     finally:
@@ -366,3 +380,15 @@ def test_tcp_client_vanishing_mid_export(tmp_path, long_clip):
         b.close()
     finally:
         stop_tcp(proc, port, token)
+
+
+def test_the_documented_example_drives_an_edit(tmp_path, clip):
+    clip_path, tracks_path = clip
+    done = subprocess.run([sys.executable, str(REPO / "examples" / "drive_edit.py"),
+                           str(tmp_path / "work"), "--clip", str(clip_path), "--tracks",
+                           str(tracks_path)], check=False, capture_output=True, text=True,
+                          cwd=tmp_path, env=dict(os.environ), timeout=TIMEOUT)
+    assert done.returncode == 0, done.stderr
+    assert "rename person 2: 'person 2' -> 'lead'" in done.stdout
+    assert probe(tmp_path / "work" / "background-swap.mp4").frame_count == 12
+    assert cv2.imread(str(tmp_path / "work" / "preview.png")).shape == (64, 96, 3)

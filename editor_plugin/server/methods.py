@@ -348,8 +348,9 @@ def _write_png(path: Path, image: Any) -> int:
 
 def _write_shm(name: str, image: Any) -> int:
     """Copy ``image`` into the existing shared memory block ``name``; returns bytes written."""
-    import numpy as np
     from multiprocessing import resource_tracker, shared_memory
+
+    import numpy as np
 
     try:
         shm = shared_memory.SharedMemory(name=name)
@@ -360,7 +361,7 @@ def _write_shm(name: str, image: Any) -> int:
         # Attaching registers the block with this process's resource tracker (Python < 3.13),
         # which would unlink the client's block when the server exits.
         with contextlib.suppress(Exception):
-            resource_tracker.unregister(shm._name, "shared_memory")  # noqa: SLF001
+            resource_tracker.unregister(shm._name, "shared_memory")
         if shm.size < image.nbytes:
             raise InputError(f"shared memory block {name!r} holds {shm.size} bytes; the frame "
                              f"needs {image.nbytes}", hint="allocate height*width*3 bytes")

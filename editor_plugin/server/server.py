@@ -142,7 +142,15 @@ class Server:
         if req.method == "shutdown":  # inline, so that nothing is read after it
             self._run(conn, req)
             return
-        self.pool.submit(self._run, conn, req)
+        self._submit(conn, req)
+
+    def _submit(self, conn: Connection, req: Request) -> None:
+        try:
+            self.pool.submit(self._run, conn, req)
+        except RuntimeError:  # the pool is shut down
+            if not req.is_notification:
+                conn.send(error_response(req.id, RpcError(INTERNAL_ERROR,
+                                                          "the server is shutting down")))
 
     def _authenticate(self, conn: Connection, req: Request) -> None:
         from editor_plugin.server.methods import auth_token
@@ -165,7 +173,7 @@ class Server:
             if not req.is_notification:
                 conn.send(response(req.id, {"authenticated": True}))
             return
-        self.pool.submit(self._run, conn, req)
+        self._submit(conn, req)
 
     def _run(self, conn: Connection, req: Request) -> None:
         from editor_plugin.server.methods import METHODS
@@ -176,7 +184,7 @@ class Server:
                 raise RpcError(METHOD_NOT_FOUND, f"method not found: {req.method!r} "
                                f"(methods: {', '.join(sorted(METHODS))})")
             result = handler(self, conn, req.params)
-        except BaseException as exc:  # noqa: BLE001 -- one request never kills the server
+        except BaseException as exc:
             if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                 raise
             if not req.is_notification:
@@ -252,14 +260,15 @@ class Server:
         with self.lock:
             jobs = [j for j in self.jobs.values() if j.owner == conn.id]
             clips = [c for c in self.clips.values() if c.owner == conn.id]
-        for j in jobs:
+        running = [j for j in jobs if not j.finished.is_set()]
+        for j in running:
             j.cancel.set()
-        for j in jobs:
+        for j in running:
             j.finished.wait()
         for c in clips:
             self.close_clip(c)
         log.info("client %d disconnected (%d jobs cancelled, %d clips closed)", conn.id,
-                 sum(not j.finished.is_set() for j in jobs), len(clips))
+                 len(running), len(clips))
 
     def shutdown(self) -> None:
         """Cancel every job, wait for them, close every clip and the GL thread."""

@@ -141,7 +141,7 @@ class ClipState:
                 if obj is not None:
                     try:
                         obj.close()
-                    except Exception:  # noqa: BLE001 -- closing is best effort
+                    except Exception:
                         log.debug("closing %r failed", obj, exc_info=True)
             self.reader = self.bg_video = None
 

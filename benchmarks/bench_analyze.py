@@ -1,0 +1,210 @@
+"""Analysis speed: the R-CNN backend + optical flow + tracker, and the tracker alone.
+
+    python -m benchmarks.bench_analyze [--frames 20] [--write-docs]
+
+Runs :class:`inference.analysis.Analyzer` over a synthetic 1280x720 clip held in memory (no
+decode, no layer cache): on the CPU in keyframe mode (the CPU defaults: detect every 5th frame
+at 512 pixels, DIS flow in between) and per-frame mode (every frame detected, same size); on a
+GPU, when PyTorch sees one, per-frame mode with the GPU defaults (batches of 8 at 800 pixels,
+autocast).  The networks are built with random weights (no download): for a given number of
+detections their compute is that of the trained weights, and detections are capped at
+``--max-persons`` a frame, as in a sparse scene.  Then the tracker alone with 10 people, boxes
+and joints only, and with the frames and masks (appearance, camera motion).
+
+With ``--write-docs`` the ``analyze`` section of docs/benchmarks.md is rewritten.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from benchmarks._report import machine_line, update_section
+from inference.analysis import Analyzer, AnalyzerConfig
+from inference.analysis.device import CPU_DEFAULTS, GPU_DEFAULTS, DeviceDefaults
+from inference.models.rcnn import (
+    RCNNDetector,
+    RCNNSettings,
+    keypointrcnn_resnet50_fpn,
+    maskrcnn_resnet50_fpn_v2,
+)
+from inference.synth import SynthConfig, SyntheticScene
+from inference.tracking import Detection, PersonTracker
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Row:
+    """One line of the table."""
+
+    what: str
+    device: str
+    frames: int
+    seconds: float
+    detected: int
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds
+
+
+def random_detector(settings: RCNNSettings, device: torch.device) -> RCNNDetector:
+    """Both R-CNNs with random weights (seeded), on ``device``."""
+    torch.manual_seed(0)
+    kp = keypointrcnn_resnet50_fpn(weights=None, **settings.model_kwargs())
+    mk = maskrcnn_resnet50_fpn_v2(weights=None, **settings.model_kwargs())
+    return RCNNDetector(kp, mk, settings=settings, device=device,
+                        identity={"detector": "rcnn", "weights": "random"})
+
+
+def render_clip(config: SynthConfig) -> list[np.ndarray]:
+    scene = SyntheticScene(config)
+    return [scene.render(i)[0] for i in range(config.frames)]
+
+
+def time_analysis(detector: RCNNDetector, frames: list[np.ndarray], defaults: DeviceDefaults,
+                  keyframe_every: int) -> tuple[float, int]:
+    """Seconds for a whole analysis (``propagate`` + ``finish``) and the keyframes detected."""
+    analyzer = Analyzer(detector, AnalyzerConfig(keyframe_every=keyframe_every,
+                                                 batch_size=defaults.batch_size,
+                                                 process_size=defaults.process_size))
+    h, w = frames[0].shape[:2]
+    if detector.device.type == "cuda":
+        torch.cuda.synchronize(detector.device)
+    t0 = time.perf_counter()
+    state = analyzer.init_state(enumerate(frames), frame_size=(w, h))
+    for _ in analyzer.propagate(state):
+        pass
+    analyzer.finish(state)
+    if detector.device.type == "cuda":
+        torch.cuda.synchronize(detector.device)
+    return time.perf_counter() - t0, state.counts["keyframe"]
+
+
+def warm_up(detector: RCNNDetector, frame: np.ndarray, defaults: DeviceDefaults) -> None:
+    """One batch first: lazy initialisation, cuDNN autotuning and allocator growth."""
+    analyzer = Analyzer(detector, AnalyzerConfig(batch_size=defaults.batch_size,
+                                                 process_size=defaults.process_size))
+    detector.detect_batch([analyzer.prepare(frame)] * defaults.batch_size)
+
+
+def bench_analyze(frames: list[np.ndarray], settings: RCNNSettings) -> list[Row]:
+    rows = []
+    cpu = random_detector(settings, torch.device("cpu"))
+    warm_up(cpu, frames[0], CPU_DEFAULTS)
+    for label, every in ((f"keyframe every {CPU_DEFAULTS.keyframe_every}",
+                          CPU_DEFAULTS.keyframe_every), ("every frame", 1)):
+        sec, det = time_analysis(cpu, frames, CPU_DEFAULTS, every)
+        rows.append(Row(f"analyze, {label}, {CPU_DEFAULTS.process_size} px", "cpu",
+                        len(frames), sec, det))
+        print(_fmt(rows[-1]), flush=True)
+    del cpu
+    if torch.cuda.is_available():
+        gpu = random_detector(settings, torch.device("cuda"))
+        warm_up(gpu, frames[0], GPU_DEFAULTS)
+        sec, det = time_analysis(gpu, frames, GPU_DEFAULTS, GPU_DEFAULTS.keyframe_every)
+        rows.append(Row(f"analyze, every frame, batch {GPU_DEFAULTS.batch_size}, autocast, "
+                        f"{GPU_DEFAULTS.process_size} px", torch.cuda.get_device_name(),
+                        len(frames), sec, det))
+        print(_fmt(rows[-1]), flush=True)
+    return rows
+
+
+def bench_tracker(config: SynthConfig) -> list[Row]:
+    """Tracker alone on ground-truth detections of ``config.people`` people."""
+    scene = SyntheticScene(config)
+    clip = []
+    for i in range(config.frames):
+        image, persons = scene.render(i)
+        clip.append((image, [Detection(np.asarray(p.bbox), 0.95, p.keypoints, p.mask)
+                             for p in persons]))
+    people = sum(len(d) for _, d in clip) / max(len(clip), 1)
+    rows = []
+    for label, images in (("boxes + joints", False), ("boxes + joints + frames + masks", True)):
+        tracker = PersonTracker()
+        t0 = time.perf_counter()
+        for i, (image, dets) in enumerate(clip):
+            if images:
+                tracker.update(i, dets, image)
+            else:
+                tracker.update(i, [Detection(d.bbox, d.score, d.keypoints) for d in dets])
+        tracker.finish()
+        rows.append(Row(f"tracker, {people:.1f} people/frame, {label}, "
+                        f"{config.width}×{config.height}", "cpu", config.frames,
+                        time.perf_counter() - t0, 0))
+        print(_fmt(rows[-1]), flush=True)
+    return rows
+
+
+def _fmt(r: Row) -> str:
+    det = f"{r.detected}" if r.detected else "–"
+    return (f"| {r.what} | {r.device} | {r.frames} | {det} | {r.seconds:.2f} | {r.fps:.2f} "
+            f"| {1000 * r.seconds / r.frames:.1f} |")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--frames", type=int, default=20, help="frames of the analysed clip")
+    ap.add_argument("--size", default="1280x720", help="WxH of the analysed clip")
+    ap.add_argument("--people", type=int, default=3, help="people in the analysed clip")
+    ap.add_argument("--max-persons", type=int, default=4,
+                    help="detections per frame and network (random weights find many)")
+    ap.add_argument("--tracker-people", type=int, default=10)
+    ap.add_argument("--tracker-frames", type=int, default=48)
+    ap.add_argument("--write-docs", action="store_true",
+                    help="rewrite the analyze section of docs/benchmarks.md")
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+
+    w, h = (int(v) for v in args.size.split("x"))
+    frames = render_clip(SynthConfig(people=args.people, frames=args.frames, width=w,
+                                     height=h, seed=11))
+    settings = RCNNSettings(max_persons=args.max_persons)
+    print("| what | device | frames | detected | seconds | fps | ms/frame |")
+    print("|---|---|---|---|---|---|---|")
+    rows = bench_analyze(frames, settings)
+    # the tracker runs at the processing resolution: 512 px shorter side on the CPU
+    pw = round(w * CPU_DEFAULTS.process_size / min(w, h))
+    ph = round(h * CPU_DEFAULTS.process_size / min(w, h))
+    rows += bench_tracker(SynthConfig(people=args.tracker_people, frames=args.tracker_frames,
+                                      width=pw, height=ph, seed=5))
+
+    md = [
+        "## Analyze: detection + flow + tracking speed",
+        "",
+        f"Machine: {machine_line()}; PyTorch {torch.__version__}, "
+        f"{torch.get_num_threads()} CPU threads.",
+        f"Synthetic {w}×{h} clip, {args.frames} frames, {args.people} people, frames in memory "
+        "(no decode, no layer cache). R-CNN backend (Keypoint R-CNN + Mask R-CNN v2) with "
+        "random weights, which cost the same compute as trained ones for a given number of "
+        f"detections; detections capped at {args.max_persons} per frame and network, "
+        f"{settings.proposals} proposals. CPU defaults: keyframe every "
+        f"{CPU_DEFAULTS.keyframe_every} frames at {CPU_DEFAULTS.process_size} px with DIS flow "
+        f"in between; GPU defaults: every frame, batches of {GPU_DEFAULTS.batch_size} at "
+        f"{GPU_DEFAULTS.process_size} px under autocast. Times include model warm-up only "
+        "outside the measurement. The tracker rows feed ground-truth detections of a "
+        f"{args.tracker_people}-person synthetic clip at the CPU processing resolution.",
+        "",
+        "| what | device | frames | detected | seconds | fps | ms/frame |",
+        "|---|---|---|---|---|---|---|",
+        *(_fmt(r) for r in rows),
+        "",
+        "Reproduce: `python -m benchmarks.bench_analyze --write-docs`.",
+    ]
+    text = "\n".join(md)
+    if args.write_docs:
+        update_section("analyze", text)
+    else:
+        print()
+        print(text)
+
+
+if __name__ == "__main__":
+    main()
