@@ -352,6 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
     from editor_plugin.commands_models import register as _register_models; _register_models(sub)  # noqa: I001
     from editor_plugin.commands_tracks import register as _register_tracks; _register_tracks(sub)
     from editor_plugin.commands_serve import register as _register_serve; _register_serve(sub)  # noqa: I001
+    from editor_plugin.commands_batch import register as _register_batch; _register_batch(sub)  # noqa: I001
     s = sub.add_parser("demo", help="synthesize a clip, layer it and render a background swap",
                        description="Runs offline: writes a synthetic clip, imports its person "
                        "layers and renders background swaps into --out.")

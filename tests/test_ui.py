@@ -7,16 +7,16 @@ import pytest
 
 pytest.importorskip("pytestqt")  # the app's tests need pytest-qt
 
-from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl  # noqa: E402
-from PySide6.QtGui import QDropEvent  # noqa: E402
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtGui import QDropEvent
 
-from editor_plugin.media import Codec, VideoReader  # noqa: E402
-from editor_plugin.render import FrameRange, RenderSpec, render  # noqa: E402
-from editor_plugin.session import ClipSession  # noqa: E402
-from editor_plugin.synth_io import write_synthetic_clip  # noqa: E402
-from effects.backgrounds import BlurBackground  # noqa: E402
-from inference.synth import SynthConfig  # noqa: E402
-from ui.main_window import MainWindow  # noqa: E402
+from editor_plugin.media import Codec, VideoReader
+from editor_plugin.render import FrameRange, RenderSpec, render
+from editor_plugin.session import ClipSession
+from editor_plugin.synth_io import write_synthetic_clip
+from effects.backgrounds import BlurBackground
+from inference.synth import SynthConfig
+from ui.main_window import MainWindow
 
 CONFIG = SynthConfig(people=2, frames=12, width=96, height=64, seed=1)
 
@@ -152,7 +152,7 @@ def test_cancelled_export_leaves_nothing(qtbot, window, tmp_path):
     dlg.set_codec(Codec.FFV1)
     out = tmp_path / "cancelled.mkv"
     dlg.path.setText(str(out))
-    dlg.job_started = dlg.start_export()
+    dlg.start_export()
     dlg.job.cancel()  # before the render reaches its first frame check
     qtbot.waitUntil(lambda: dlg.error is not None or dlg.output is not None, timeout=20_000)
     assert dlg.job.cancelled and "cancelled" in dlg.error

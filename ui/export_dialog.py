@@ -10,9 +10,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog,
-                               QFormLayout, QHBoxLayout, QLabel, QLineEdit, QProgressBar,
-                               QPushButton, QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
 
 from editor_plugin.media import Codec
 from editor_plugin.render import FrameRange, RenderSpec, render
@@ -176,7 +189,7 @@ class ExportDialog(QDialog):
         else:
             self.reject()
 
-    def done(self, result: int) -> None:  # noqa: D401 -- Qt override: never close mid-render
+    def done(self, result: int) -> None:
         if self.running:
             assert self.job is not None
             self.job.cancel()

@@ -16,8 +16,14 @@ from pathlib import Path
 
 from PySide6.QtCore import QElapsedTimer, Qt, QTimer
 from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
-from PySide6.QtWidgets import (QDockWidget, QFileDialog, QMainWindow, QMessageBox, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QMainWindow,
+    QMessageBox,
+    QVBoxLayout,
+    QWidget,
+)
 
 from editor_plugin.session import ClipSession
 from inference.errors import HumanfxError
@@ -209,11 +215,11 @@ class MainWindow(QMainWindow):
         if path:
             self.import_tracks(path)
 
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 -- Qt override
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if event.mimeData().hasUrls():
             event.acceptProposedAction()
 
-    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 -- Qt override
+    def dropEvent(self, event: QDropEvent) -> None:
         files = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
         if not files:
             return
@@ -355,7 +361,7 @@ class MainWindow(QMainWindow):
         self.export_dialog.open()
         return self.export_dialog
 
-    def closeEvent(self, event) -> None:  # noqa: N802 -- Qt override
+    def closeEvent(self, event) -> None:
         self.stop()
         for job in (self.job, self.export_dialog.job if self.export_dialog else None):
             if job is not None and job.isRunning():

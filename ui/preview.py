@@ -135,8 +135,12 @@ class PreviewRenderer:
             self._compositor = Compositor(self._ctx, info.width, info.height)
         masks = [p.mask for p in people if p.track_id in state.selected and p.mask is not None]
         alpha = build_alpha(masks, refine=state.refine, shape=frame.image.shape[:2])
-        return self._compositor.composite(frame.image, alpha, state.background,
-                                          frame_index=frame.index, time=frame.time)
+        # Make our context current: another one created on this thread since (a headless
+        # render, say) would otherwise receive these GL calls.
+        assert self._ctx is not None
+        with self._ctx:
+            return self._compositor.composite(frame.image, alpha, state.background,
+                                              frame_index=frame.index, time=frame.time)
 
     def render(self, index: int, state: ViewState) -> tuple[np.ndarray, np.ndarray]:
         """Frame ``index`` as ``(composite, annotated)``: the clean composite and a copy with
@@ -151,7 +155,9 @@ class PreviewRenderer:
             self.cache.close()
             self.cache = None
         if self._compositor is not None:
-            self._compositor.release()
+            assert self._ctx is not None
+            with self._ctx:
+                self._compositor.release()
             self._compositor = None
         if self._ctx is not None:
             self._ctx.release()

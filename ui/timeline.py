@@ -62,7 +62,7 @@ class Timeline(QWidget):
         i = int((x - LABEL_W) / w * self.frame_count)
         return min(max(i, 0), max(0, self.frame_count - 1))
 
-    def paintEvent(self, event) -> None:  # noqa: N802 -- Qt override
+    def paintEvent(self, event) -> None:
         p = QPainter(self)
         p.fillRect(self.rect(), QColor(36, 36, 36))
         if self.frame_count <= 0:
@@ -90,10 +90,10 @@ class Timeline(QWidget):
         p.drawLine(int(x), 0, int(x), self.height())
         p.end()
 
-    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 -- Qt override
+    def mousePressEvent(self, event: QMouseEvent) -> None:
         self._scrub(event)
 
-    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802 -- Qt override
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
         if event.buttons() & Qt.MouseButton.LeftButton:
             self._scrub(event)
 

@@ -67,7 +67,7 @@ class Viewer(QWidget):
         scale = r.width() / self._image.width()
         return QPointF(r.x() + (x + 0.5) * scale, r.y() + (y + 0.5) * scale)
 
-    def paintEvent(self, event) -> None:  # noqa: N802 -- Qt override
+    def paintEvent(self, event) -> None:
         p = QPainter(self)
         p.fillRect(self.rect(), QColor(24, 24, 24))
         if self._image is None:
@@ -78,7 +78,7 @@ class Viewer(QWidget):
             p.drawImage(self.image_rect(), self._image)
         p.end()
 
-    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 -- Qt override
+    def mousePressEvent(self, event: QMouseEvent) -> None:
         if event.button() != Qt.MouseButton.LeftButton:
             return super().mousePressEvent(event)
         hit = self.widget_to_frame(event.position())

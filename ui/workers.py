@@ -56,7 +56,7 @@ class Job(QThread):
             self.error = str(err)
         except HumanfxError as err:
             self.error = str(err)
-        except Exception as err:  # noqa: BLE001 -- shown to the user, logged with traceback
+        except Exception as err:
             log.exception("%s failed", self.objectName())
             self.error = f"{type(err).__name__}: {err}"
         finally:

@@ -74,6 +74,10 @@ class TrackerConfig:
             side (background) before pooling.
         appearance_min_pixels: a stripe with fewer usable (resampled) pixels is left out.
         appearance_ema: per-track EMA factor: ``new = ema * old + (1 - ema) * observed``.
+        appearance_edge_margin: a detection whose box comes within this many pixels of the
+            image border shows only part of the person (entering or leaving): its descriptor is
+            used for matching but not blended into the track's appearance profile, so a partial
+            view never spoils the profile that re-identifies the person later.
         appearance_max_occlusion: a box-only detection whose box is covered by another
             detection's box over more than this fraction of its area has an unreliable
             descriptor (it shows the occluder): it is neither used for association nor blended
@@ -87,6 +91,10 @@ class TrackerConfig:
         max_lost_frames: a lost track stays in motion-based matching this many frames.
         reid_max_lost_frames: a lost track with an appearance descriptor can be re-identified by
             appearance this many frames after it was last seen (``>= max_lost_frames``).
+        stitch_tracklets: in :meth:`PersonTracker.finish`, join a track that starts after
+            another ended when their appearance profiles (built over the whole track) match —
+            the offline counterpart of re-identification, for returns the online pass missed.
+        stitch_distance_threshold: maximum profile distance for such a join.
         reid_distance_threshold: maximum appearance distance for a re-identification.
         reid_max_displacement: plausible position for a re-identification: the centre may have
             moved at most this many box heights per frame lost (plus one box height).
@@ -131,6 +139,7 @@ class TrackerConfig:
     appearance_min_pixels: int = 20
     appearance_ema: float = 0.9
     appearance_max_occlusion: float = 0.3
+    appearance_edge_margin: float = 2.0
     min_hits: int = 3
     max_lost_frames: int = 30
     reid_max_lost_frames: int = 300
@@ -138,6 +147,8 @@ class TrackerConfig:
     reid_max_displacement: float = 0.25
     reid_max_scale_change: float = 2.0
     min_track_length: int = 10
+    stitch_tracklets: bool = True
+    stitch_distance_threshold: float = 0.3
     max_interpolation_gap: int = 30
     use_camera_motion: bool = True
     cmc_max_width: int = 480
@@ -165,14 +176,15 @@ class TrackerConfig:
         for name in ("high_score", "low_score", "new_track_score", "iou_gate", "oks_gate",
                      "low_iou_gate", "tentative_iou_gate", "appearance_gate",
                      "reid_distance_threshold", "appearance_max_occlusion",
-                     "scene_cut_threshold"):
+                     "scene_cut_threshold", "stitch_distance_threshold"):
             self._range(name, 0.0, 1.0)
         self._range("appearance_box_shrink", 0.0, 0.45)
         self._range("appearance_ema", 0.0, 1.0, high_open=True)
         for name in ("kalman_position_noise", "kalman_velocity_noise", "reid_max_displacement",
                      "cmc_ransac_threshold"):
             self._positive(name)
-        for name in ("weight_iou", "weight_oks", "weight_appearance", "cmc_box_margin"):
+        for name in ("weight_iou", "weight_oks", "weight_appearance", "cmc_box_margin",
+                     "appearance_edge_margin"):
             self._range(name, 0.0, math.inf)
         if self.weight_iou <= 0.0:
             self._fail("weight_iou", self.weight_iou, "must be > 0 (IoU is always available)")

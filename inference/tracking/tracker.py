@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import enum
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -139,6 +139,13 @@ class PersonTracker:
             self._camera.reset()
 
         apps: list[Appearance | None] = [None] * len(detections)
+        partial = np.zeros(len(detections), bool)
+        if image is not None and len(detections):
+            h, w = image.shape[:2]
+            m = cfg.appearance_edge_margin
+            x0, y0 = boxes[:, 0], boxes[:, 1]
+            partial = (x0 <= m) | (y0 <= m) | (x0 + boxes[:, 2] >= w - m) | \
+                (y0 + boxes[:, 3] >= h - m)
         usable = np.flatnonzero(scores >= cfg.low_score)
         if image is not None and cfg.use_appearance and len(usable):
             found = compute_descriptors(image, boxes[usable], [detections[i].mask for i in usable],
@@ -184,7 +191,7 @@ class PersonTracker:
         pairs4, _, high = self._match(tentative, high, boxes, kps, apps, cfg.tentative_iou_gate)
         matched += [(t, d, False) for t, d in pairs4]
 
-        out = self._apply_matches(frame_index, matched, boxes, scores, kps, apps)
+        out = self._apply_matches(frame_index, matched, boxes, scores, kps, apps, partial)
         self._age_and_birth(frame_index, matched, high, boxes, scores, kps, apps)
         return out
 
@@ -320,7 +327,8 @@ class PersonTracker:
 
     def _apply_matches(self, frame_index: int, matched: list[tuple[_Track, int, bool]],
                        boxes: np.ndarray, scores: np.ndarray, kps: list[np.ndarray | None],
-                       apps: list[Appearance | None]) -> list[TrackedPerson]:
+                       apps: list[Appearance | None],
+                       partial: np.ndarray) -> list[TrackedPerson]:
         cfg = self.config
         out: list[TrackedPerson] = []
         for t, d, reid in matched:
@@ -343,7 +351,8 @@ class PersonTracker:
             t.last_box = boxes[d].copy()
             t.last_keypoints = kps[d]
             a = apps[d]
-            if a is not None and scores[d] >= cfg.high_score:
+            if a is not None and scores[d] >= cfg.high_score and (
+                    t.appearance is None or not partial[d]):
                 t.appearance = a if t.appearance is None else t.appearance.blend(
                     a, cfg.appearance_ema)
             t.history.append(_Obs(frame_index, boxes[d].copy(), float(scores[d]), kps[d], d,
@@ -407,7 +416,7 @@ class PersonTracker:
         """
         cfg = self.config
         confirmed = [t for t in self._retired + self._tracks if t.public_id is not None]
-        kept = [t for t in confirmed if len(t.history) >= cfg.min_track_length]
+        kept = _stitch([t for t in confirmed if len(t.history) >= cfg.min_track_length], cfg)
         kept.sort(key=lambda t: (t.history[0].frame_index, t.public_id))
         seen = set(self._frames)
         out: dict[int, list[TrackedPerson]] = {f: [] for f in self._frames}
@@ -428,6 +437,55 @@ class PersonTracker:
         log.info("tracker: %d tracks kept of %d confirmed over %d frames", len(kept),
                  len(confirmed), len(self._frames))
         return out
+
+
+def _stitch(tracks: list[_Track], cfg: TrackerConfig) -> list[_Track]:
+    """Offline tracklet stitching: join a track that starts after another one ended when their
+    appearance profiles match (distance <= ``cfg.stitch_distance_threshold``, gap <=
+    ``cfg.reid_max_lost_frames``).
+
+    The online re-identification must decide while a returning person is still a sliver at the
+    frame edge; here the whole clip is known, so each track's profile is the one built from its
+    full views.  Pairs are joined greedily, most similar first, each track at most once on each
+    side.  Returns new track objects (the tracker's own state is left unchanged); interpolation
+    never crosses a join.
+    """
+    if not cfg.stitch_tracklets or len(tracks) < 2:
+        return list(tracks)
+    tracks = sorted(tracks, key=lambda t: t.history[0].frame_index)
+    pairs = []
+    for i, a in enumerate(tracks):
+        for j, b in enumerate(tracks):
+            if a.appearance is None or b.appearance is None:
+                continue
+            gap = b.history[0].frame_index - a.history[-1].frame_index
+            if 0 < gap <= cfg.reid_max_lost_frames:
+                d = float(distance_matrix([a.appearance], [b.appearance])[0, 0])
+                if d <= cfg.stitch_distance_threshold:
+                    pairs.append((d, i, j))
+    following: dict[int, int] = {}
+    preceding: dict[int, int] = {}
+    for _, i, j in sorted(pairs):
+        if i not in following and j not in preceding:
+            following[i], preceding[j] = j, i
+    out = []
+    for i, head in enumerate(tracks):
+        if i in preceding:
+            continue
+        chain = [i]
+        while chain[-1] in following:
+            chain.append(following[chain[-1]])
+        if len(chain) == 1:
+            out.append(head)
+            continue
+        history, offset = [], 0
+        for k in chain:
+            part = tracks[k].history
+            history += [replace(ob, segment=ob.segment + offset) for ob in part]
+            offset += max(ob.segment for ob in part) + 1
+        log.debug("stitched tracks %s", [tracks[k].public_id for k in chain])
+        out.append(replace(head, history=history, appearance=tracks[chain[-1]].appearance))
+    return out
 
 
 def _coverage(boxes: np.ndarray) -> np.ndarray:
