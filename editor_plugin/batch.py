@@ -10,9 +10,10 @@ and whose outputs exist is skipped, so a re-run does only what changed or was no
 Chunks: a render is split into N frame ranges ``[a_k, a_{k+1})`` (``a_k = R0 + k*(R1-R0)//N``);
 chunk ``k`` is rendered into ``<job output>/.parts/<render>-<hash>/part-<k>-of-<N><suffix>``
 (written atomically, so an existing part is complete) and, once every part exists, the parts
-are joined into the final output by re-muxing their packets (no re-encoding): each part starts
-with a keyframe, video timestamps are set to the clip's exact frame times, audio packets are
-shifted by their part's start time.
+are joined into the final output by re-muxing their video packets (no re-encoding): each part
+starts with a keyframe and video timestamps are set to the clip's exact frame times.  Parts are
+rendered without audio; the join writes the range's audio from the source in one go, exactly as
+a single render does, so there is no seam at the joins.
 """
 
 from __future__ import annotations
@@ -451,7 +452,8 @@ class _Runner:
                                      "missing", path=parts[k],
                                      hint=f"run `humanfx batch MANIFEST --chunk {k + 1}/{n_chunks}`")
                 parts_dir.mkdir(parents=True, exist_ok=True)
-                self._render_range(r, parts[k], FrameRange(*bounds[k]))
+                # parts carry no audio: the join writes the whole range's audio in one go
+                self._render_range({**r, "audio": False}, parts[k], FrameRange(*bounds[k]))
                 self.log(f"{step}: rendered part {k + 1}/{n_chunks} frames {bounds[k]}")
             missing = [p for p in parts if not p.exists()]
             if missing:

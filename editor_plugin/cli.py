@@ -361,6 +361,12 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def command_names() -> list[str]:
+    """Names of the headless sub-commands (the launcher opens the app for anything else)."""
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return list(sub.choices)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
