@@ -15,6 +15,13 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from editor_plugin import (
+    commands_batch,
+    commands_export,
+    commands_models,
+    commands_serve,
+    commands_tracks,
+)
 from inference.errors import CancelledError, HumanfxError, InputError
 
 log = logging.getLogger("humanfx")
@@ -348,11 +355,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="machine-readable output")
     s.set_defaults(func=cmd_eval)
 
-    from editor_plugin.commands_export import register as _register_export; _register_export(sub)  # noqa: I001
-    from editor_plugin.commands_models import register as _register_models; _register_models(sub)  # noqa: I001
-    from editor_plugin.commands_tracks import register as _register_tracks; _register_tracks(sub)
-    from editor_plugin.commands_serve import register as _register_serve; _register_serve(sub)  # noqa: I001
-    from editor_plugin.commands_batch import register as _register_batch; _register_batch(sub)  # noqa: I001
+    # Command groups kept in their own modules (each imports its heavy parts lazily).
+    for module in (commands_export, commands_models, commands_tracks, commands_serve,
+                   commands_batch):
+        module.register(sub)
     s = sub.add_parser("demo", help="synthesize a clip, layer it and render a background swap",
                        description="Runs offline: writes a synthetic clip, imports its person "
                        "layers and renders background swaps into --out.")
