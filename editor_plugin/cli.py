@@ -301,9 +301,14 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Composite the selected persons over a new background and "
                        "write a video (or PNG sequence). Audio is kept.",
                        epilog="backgrounds:\n  color:#RRGGBB        solid colour\n"
-                       "  image:PATH[:fit|fill] a picture (fill by default)\n"
+                       "  image:PATH[:fit|fill|tile] a picture (fill by default)\n"
                        "  blur:RADIUS          the original, blurred (pixels)\n"
-                       "  video:PATH           another video, looped and time-synced",
+                       "  video:PATH[:fit|fill] another video, looped and time-synced\n"
+                       "  desaturate[:AMOUNT]  the original in grey (0..1)\n"
+                       "  pixelate:BLOCK       mosaic of the original (pixels)\n"
+                       "  dim:AMOUNT           the original, darkened (0..1)\n"
+                       "  vignette:STRENGTH    the original, darker towards the corners\n"
+                       "  colorkey:#RRGGBB[:TOL] grey except hues near the key colour",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     s.add_argument("clip", type=Path)
     s.add_argument("-o", "--output", type=Path, required=True,

@@ -36,11 +36,15 @@ from effects.backgrounds import (
     VideoBackgroundSpec,
     parse_background,
 )
+from effects.backgrounds_extra import TiledImageBackground
 from effects.matte import REFINE_MODES
 from effects.model import Effect
 from effects.registry import effect_from_dict
 from effects.stack import EffectStack
 from inference.errors import InputError
+
+#: Backgrounds that name a file: stored relative to the project file.
+_PATH_BACKGROUNDS = (ImageBackground, TiledImageBackground, VideoBackgroundSpec)
 
 log = logging.getLogger(__name__)
 
@@ -317,7 +321,7 @@ def _parse_background(raw: Any, ctx: _Ctx) -> Background | VideoBackgroundSpec |
         bg = parse_background(raw)
     except InputError as exc:
         raise ctx.error("$.background", exc.message, hint=exc.hint) from None
-    if isinstance(bg, (ImageBackground, VideoBackgroundSpec)):
+    if isinstance(bg, _PATH_BACKGROUNDS):
         bg = dataclasses.replace(bg, path=_abs(bg.path, ctx.base_dir))
     return bg
 
@@ -383,7 +387,7 @@ def _rel(p: Path, base: Path | None) -> str:
 def _background_spec(bg: Background | VideoBackgroundSpec | None, base: Path | None) -> str | None:
     if bg is None:
         return None
-    if isinstance(bg, (ImageBackground, VideoBackgroundSpec)):
+    if isinstance(bg, _PATH_BACKGROUNDS):
         bg = dataclasses.replace(bg, path=Path(_rel(bg.path, base)))
     return bg.spec
 

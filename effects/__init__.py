@@ -11,11 +11,20 @@ from effects.backgrounds import (
     VideoBackgroundSpec,
     parse_background,
 )
+from effects.backgrounds_extra import (
+    ColorKeyBackground,
+    DesaturateBackground,
+    DimBackground,
+    PixelateBackground,
+    TiledImageBackground,
+    VignetteBackground,
+)
 from effects.compositor import Compositor
 from effects.gl import create_context
 from effects.keyframes import Keyframe, Keyframes
 from effects.matte import build_alpha
 from effects.model import Effect, OverlayEffect, Param, PersonModifier, describe
+from effects.refine import MatteRefiner, TemporalStabilizer, guided_filter
 from effects.registry import EffectRegistry, get_effect, list_effects
 from effects.registry import create as create_effect
 from effects.shaders import ShaderError, ShaderLibrary
@@ -25,28 +34,37 @@ __all__ = [
     "Background",
     "BackgroundLayer",
     "BlurBackground",
+    "ColorKeyBackground",
     "Compositor",
+    "DesaturateBackground",
+    "DimBackground",
     "Effect",
     "EffectRegistry",
     "EffectStack",
     "ImageBackground",
     "Keyframe",
     "Keyframes",
+    "MatteRefiner",
     "OverlayEffect",
     "Param",
     "PersonModifier",
+    "PixelateBackground",
     "PoseHistory",
     "ShaderError",
     "ShaderLibrary",
     "SolidColor",
     "StackRenderer",
+    "TemporalStabilizer",
+    "TiledImageBackground",
     "VideoBackground",
     "VideoBackgroundSpec",
+    "VignetteBackground",
     "build_alpha",
     "create_context",
     "create_effect",
     "describe",
     "get_effect",
+    "guided_filter",
     "list_effects",
     "parse_background",
 ]  # fmt: skip

@@ -41,7 +41,11 @@ FitMode = Literal["fit", "fill"]
 _MODES = ("fit", "fill")
 
 #: Accepted background spec forms, for error messages and ``--help``.
-BACKGROUND_FORMS = "color:#RRGGBB, image:PATH[:fit|fill], blur:RADIUS or video:PATH[:fit|fill]"
+BACKGROUND_FORMS = (
+    "color:#RRGGBB, image:PATH[:fit|fill|tile], blur:RADIUS, video:PATH[:fit|fill], "
+    "desaturate[:AMOUNT], pixelate:BLOCK, dim:AMOUNT, vignette:STRENGTH or "
+    "colorkey:#RRGGBB[:TOLERANCE]"
+)
 
 
 @dataclass(frozen=True)
@@ -377,7 +381,9 @@ def parse_background(spec: str) -> Background | VideoBackgroundSpec:
     """Parse a CLI background string.
 
     Forms: ``color:#RRGGBB``, ``image:PATH[:fit|fill]`` (default fill), ``blur:RADIUS``
-    (pixels, > 0), ``video:PATH[:fit|fill]`` (returned as a :class:`VideoBackgroundSpec`).
+    (pixels, > 0), ``video:PATH[:fit|fill]`` (returned as a :class:`VideoBackgroundSpec`), and
+    the forms of :mod:`effects.backgrounds_extra` (``image:PATH:tile``, ``desaturate``,
+    ``pixelate``, ``dim``, ``vignette``, ``colorkey``).
     PATH may itself contain ``:``.  Files are not opened here.  Raises :class:`InputError`
     listing the accepted forms.
     """
@@ -387,7 +393,7 @@ def parse_background(spec: str) -> Background | VideoBackgroundSpec:
     def bad(why: str) -> InputError:
         return InputError(f"bad background {spec!r}: {why}", hint=f"use {BACKGROUND_FORMS}")
 
-    if not sep:
+    if not sep and kind != "desaturate":  # plain "desaturate": fully grey
         raise bad("no kind")
     if kind in ("color", "colour"):
         m = _HEX.match(rest.strip())
@@ -403,9 +409,19 @@ def parse_background(spec: str) -> Background | VideoBackgroundSpec:
         if not (math.isfinite(radius) and 0 < radius <= 1000):
             raise bad("radius must be in (0, 1000] pixels")
         return BlurBackground(radius)
+    if kind in _extra_kinds():
+        from effects.backgrounds_extra import parse_extra
+
+        return parse_extra(kind, rest, bad)
     if kind in ("image", "video"):
         path, mode = rest, "fill"
         head, colon, tail = rest.rpartition(":")
+        if kind == "image" and colon and tail.lower() == "tile":
+            from effects.backgrounds_extra import TiledImageBackground
+
+            if not head.strip():
+                raise bad("missing PATH")
+            return TiledImageBackground(Path(head))
         if colon and tail.lower() in _MODES:
             path, mode = head, tail.lower()
         if not path.strip():
@@ -414,3 +430,9 @@ def parse_background(spec: str) -> Background | VideoBackgroundSpec:
             return ImageBackground(Path(path), mode)  # type: ignore[arg-type]
         return VideoBackgroundSpec(Path(path), mode)  # type: ignore[arg-type]
     raise bad(f"unknown kind {kind!r}")
+
+
+def _extra_kinds() -> tuple[str, ...]:
+    from effects.backgrounds_extra import EXTRA_KINDS
+
+    return EXTRA_KINDS

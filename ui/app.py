@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from PySide6.QtWidgets import QApplication
 
 from ui.main_window import MainWindow
+from ui.project_io import app_settings, default_recovery_path
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +31,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, qt_args = _parser().parse_known_args(sys.argv[1:] if argv is None else list(argv))
     app = QApplication.instance() or QApplication([sys.argv[0], *qt_args])
     app.setApplicationName("humanfx")
-    window = MainWindow()
+    app.setOrganizationName("humanfx")
+    window = MainWindow(settings=app_settings(), recovery_path=default_recovery_path())
     window.show()
-    if args.clip and window.open_clip(args.clip) and args.tracks:
-        window.import_tracks(args.tracks)
+    if args.clip:
+        if window.open_clip(args.clip) and args.tracks:
+            window.import_tracks(args.tracks)
+    else:
+        window.projects.offer_recovery()
     return app.exec()
 
 

@@ -97,6 +97,24 @@ class BackgroundPanel(QWidget):
         self.kind.setCurrentIndex(KINDS.index("none"))
         self._emit()
 
+    def set_background(self, bg: Background | None) -> bool:
+        """Show ``bg`` (none, blur, solid colour or image); False (nothing changed) for a
+        background the panel cannot edit."""
+        if bg is None:
+            self.set_none()
+        elif isinstance(bg, BlurBackground):
+            self.set_blur(bg.radius)
+        elif isinstance(bg, SolidColor):
+            self.set_color(tuple(int(c) for c in bg.rgb))
+        elif isinstance(bg, ImageBackground):
+            self.image_mode.blockSignals(True)
+            self.image_mode.setCurrentText(bg.mode)
+            self.image_mode.blockSignals(False)
+            self.set_image(bg.path)
+        else:
+            return False
+        return True
+
     def background(self) -> Background | None:
         """The background as set (``None``: none, or an image not chosen yet).
 

@@ -5,6 +5,11 @@ Everything the window does goes through ``editor_plugin`` (:class:`ClipSession`,
 Errors are shown in a non-modal message box (``QMessageBox.open``) and kept in
 :attr:`MainWindow.last_error`, so nothing waits on a dialog.
 
+Identity edits (rename, merge, split, swap, delete) go through
+:class:`~inference.cache.edits.TrackEditor` and onto :attr:`MainWindow.undo_stack`
+(:mod:`ui.identity`); analysis runs on a worker (:mod:`ui.analysis`); projects, recent files,
+geometry and autosave are :attr:`MainWindow.projects` (:mod:`ui.project_io`).
+
 Keys: Space play/pause, Left/Right one frame, Home/End first/last frame, J/K/L shuttle
 (J plays backwards, K stops, L plays forwards; pressing J or L again doubles the speed).
 """
@@ -12,10 +17,18 @@ Keys: Space play/pause, Left/Right one frame, Home/End first/last frame, J/K/L s
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QElapsedTimer, Qt, QTimer
-from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
+from PySide6.QtCore import QElapsedTimer, QSettings, Qt, QTimer
+from PySide6.QtGui import (
+    QAction,
+    QDragEnterEvent,
+    QDropEvent,
+    QKeySequence,
+    QShortcut,
+    QUndoStack,
+)
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
@@ -26,11 +39,16 @@ from PySide6.QtWidgets import (
 )
 
 from editor_plugin.session import ClipSession
+from effects.backgrounds import Background
+from inference.cache.edits import TrackEditor
 from inference.errors import HumanfxError
+from ui.analysis import AnalysisRunner
 from ui.effects_panel import BackgroundPanel
 from ui.export_dialog import ExportDialog
+from ui.identity import CacheEdits, EditCommand, merge_ops
 from ui.persons_panel import PersonsPanel
 from ui.preview import PreviewRenderer, ViewState
+from ui.project_io import PROJECT_FILTER, ProjectController
 from ui.timeline import Timeline
 from ui.viewer import Viewer
 from ui.workers import Job
@@ -43,9 +61,15 @@ TRACK_SUFFIXES = (".json",)
 class MainWindow(QMainWindow):
     """The humanfx editor window.  Public state: :attr:`session`, :attr:`preview`,
     :attr:`state`, :attr:`current` (frame index), :attr:`last_error`, :attr:`composite`
-    (the current frame's composite without overlays, (H, W, 3) uint8 RGB)."""
+    (the current frame's composite without overlays, (H, W, 3) uint8 RGB), :attr:`undo_stack`,
+    :attr:`analysis`, :attr:`projects`.
 
-    def __init__(self) -> None:
+    ``settings``: where recent files and the window geometry persist (None: nowhere);
+    ``recovery_path``: the autosave file, written every ``autosave_s`` seconds while the
+    project has unsaved changes (None: no autosave)."""
+
+    def __init__(self, settings: QSettings | None = None, recovery_path: Path | None = None,
+                 autosave_s: float = 60.0) -> None:
         super().__init__()
         self.setWindowTitle("humanfx")
         self.setAcceptDrops(True)
@@ -59,6 +83,10 @@ class MainWindow(QMainWindow):
         self.error_box: QMessageBox | None = None
         self.export_dialog: ExportDialog | None = None
         self.job: Job | None = None
+        self.undo_stack = QUndoStack(self)
+        self.analysis = AnalysisRunner(self, self.show_error, self.statusBar().showMessage)
+        self.analysis.finished.connect(self._analysed)
+        self.projects = ProjectController(self, settings, recovery_path, autosave_s)
 
         self.viewer = Viewer()
         self.timeline = Timeline()
@@ -81,6 +109,7 @@ class MainWindow(QMainWindow):
         self.viewer.clicked.connect(self.click_at)
         self.timeline.frame_changed.connect(self.seek)
         self.persons_panel.selection_edited.connect(self.set_selected)
+        self.persons_panel.rename_requested.connect(self.rename_person)
         self.background_panel.changed.connect(self._background_changed)
 
         self._timer = QTimer(self)
@@ -91,16 +120,39 @@ class MainWindow(QMainWindow):
         self._play_origin = 0
         self._build_menus()
         self._build_shortcuts()
+        self.projects.restore_geometry()
         self.statusBar().showMessage("Open a clip (File ▸ Open) or drop one on the window")
 
     # -- menus and keys ---------------------------------------------------------------------------
     def _build_menus(self) -> None:
         file = self.menuBar().addMenu("&File")
         self._action(file, "&Open clip…", self._open_dialog, QKeySequence.StandardKey.Open)
+        self._action(file, "Open &project…", self._open_project_dialog, "Ctrl+Shift+O")
+        self.recent_menu = file.addMenu("Open &recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent)
+        self._action(file, "&Save project", self.save_project_action, QKeySequence.StandardKey.Save)
+        self._action(file, "Save project &as…", self._save_project_dialog, "Ctrl+Shift+S")
+        file.addSeparator()
         self._action(file, "&Import tracks…", self._import_dialog, "Ctrl+I")
         self._action(file, "&Export…", self.open_export_dialog, "Ctrl+E")
         file.addSeparator()
         self._action(file, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        edit = self.menuBar().addMenu("&Edit")
+        self.undo_action = self.undo_stack.createUndoAction(self, "&Undo")
+        self.undo_action.setShortcut(QKeySequence("Ctrl+Z"))
+        self.redo_action = self.undo_stack.createRedoAction(self, "&Redo")
+        self.redo_action.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
+        edit.addActions([self.undo_action, self.redo_action])
+        edit.addSeparator()
+        for text, slot, key in (("&Rename person", self._rename_current, "F2"),
+                                ("&Merge selected persons", self.merge_selected, "Ctrl+M"),
+                                ("S&plit person here", self.split_here, "Ctrl+Shift+K"),
+                                ("S&wap two persons from here", self.swap_here, "Ctrl+Shift+W"),
+                                ("&Delete person", self.delete_selected, "Del")):
+            self.persons_panel.addAction(self._action(edit, text, slot, key))
+        analyze = self.menuBar().addMenu("&Analyze")
+        self._action(analyze, "&Analyse clip…", self.start_analysis, "Ctrl+R")
+        self._action(analyze, "&Cancel analysis", self.analysis.cancel)
         view = self.menuBar().addMenu("&View")
         ov = self.state.overlays
         for name, label in (("masks", "Person &masks"), ("skeletons", "&Skeletons"),
@@ -148,6 +200,12 @@ class MainWindow(QMainWindow):
     def frame_count(self) -> int:
         return self.session.info.frame_count if self.session is not None else 0
 
+    def apply_background(self, bg: Background | None) -> None:
+        """Show ``bg`` in the Background panel (or, for one it cannot edit, use it as is)."""
+        if not self.background_panel.set_background(bg):
+            self.state.background = bg
+            self.show_frame(self.current)
+
     def open_clip(self, path: str | Path) -> bool:
         """Open ``path``; on failure show the error and keep the current clip."""
         try:
@@ -162,6 +220,8 @@ class MainWindow(QMainWindow):
         self.session, self.preview = session, preview
         self.state.selected = set()
         self.current = 0
+        self.undo_stack.clear()
+        self.projects.new_clip()
         info = session.info
         self.setWindowTitle(f"{session.path.name} — humanfx")
         self._reload_persons()
@@ -191,6 +251,7 @@ class MainWindow(QMainWindow):
     def _imported(self, result) -> None:
         if self.preview is None:
             return
+        self.undo_stack.clear()  # the clip's layers are now another cache
         self.preview.reload_layers()
         self._reload_persons()
         self.show_frame(self.current)
@@ -323,6 +384,8 @@ class MainWindow(QMainWindow):
             self.set_selected(set() if tid is None else {tid})
 
     def set_selected(self, ids: set[int]) -> None:
+        if set(ids) != self.state.selected:
+            self.projects.mark_dirty()
         self.state.selected = set(ids)
         self._sync_selection()
         self.show_frame(self.current)
@@ -341,7 +404,146 @@ class MainWindow(QMainWindow):
         except HumanfxError as err:
             self.state.background = None
             self.show_error(str(err))
+        self.projects.mark_dirty()
         self.show_frame(self.current)
+
+    # -- identity edits -------------------------------------------------------------------------
+    def edit_persons(self, text: str, ops: list[Callable[[TrackEditor], object]]
+                     ) -> list[object] | None:
+        """Make ``ops`` on the clip's layer cache as one undoable step named ``text``; their
+        results, or None (error shown) when the cache refused."""
+        if self.preview is None or self.preview.cache is None:
+            self.show_error("no person layers to edit (import tracks or analyse the clip first)")
+            return None
+        edits = CacheEdits(self.preview.cache.path)
+        try:
+            results = edits.run(ops)
+        except HumanfxError as err:
+            self.show_error(str(err))
+            return None
+        self.undo_stack.push(EditCommand(text, edits, len(ops), self.refresh_persons,
+                                         self.show_error))
+        self.refresh_persons()
+        self.statusBar().showMessage(text)
+        return results
+
+    def refresh_persons(self) -> None:
+        """Re-read the layers after an edit: list, lanes, selection and the viewer."""
+        if self.preview is None:
+            return
+        self.preview.reload_layers()
+        known = set(self.preview.cache.track_ids()) if self.preview.cache is not None else set()
+        self.state.selected &= known
+        self._reload_persons()
+        self.show_frame(self.current)
+
+    def _need(self, count: int, what: str) -> list[int] | None:
+        """The selected ids, sorted, if there are ``count`` of them (negative: at least
+        ``-count``); else None with an error shown."""
+        ids = sorted(self.state.selected)
+        ok = len(ids) >= -count if count < 0 else len(ids) == count
+        if not ok:
+            self.show_error(f"{what}: select {'at least ' if count < 0 else ''}{abs(count)} "
+                            f"person{'s' if abs(count) > 1 else ''} first (now {len(ids)})")
+            return None
+        return ids
+
+    def rename_person(self, track_id: int, name: str) -> bool:
+        """Name person ``track_id`` ("" clears the name)."""
+        return self.edit_persons(f"Rename person {track_id}",
+                                 [lambda ed: ed.rename(track_id, name or None)]) is not None
+
+    def _rename_current(self) -> None:
+        ids = self._need(1, "rename")
+        if ids is not None:
+            self.persons_panel.start_rename(ids[0])
+
+    def merge_selected(self) -> bool:
+        """Merge the selected persons into the one with the smallest id."""
+        ids = self._need(-2, "merge")
+        if ids is None:
+            return False
+        done = self.edit_persons(f"Merge persons {', '.join(map(str, ids))}", merge_ops(ids))
+        if done is not None:
+            self.set_selected({ids[0]})
+        return done is not None
+
+    def split_here(self) -> int | None:
+        """Split the selected person at the current frame; the new person's id."""
+        ids = self._need(1, "split")
+        if ids is None:
+            return None
+        at = self.current
+        done = self.edit_persons(f"Split person {ids[0]} at frame {at}",
+                                 [lambda ed: ed.split(ids[0], at)])
+        return None if done is None else int(done[0])
+
+    def swap_here(self) -> bool:
+        """Swap the two selected persons from the current frame on."""
+        ids = self._need(2, "swap")
+        if ids is None:
+            return False
+        a, b, at = ids[0], ids[1], self.current
+        return self.edit_persons(f"Swap persons {a} and {b} from frame {at}",
+                                 [lambda ed: ed.swap(a, b, at)]) is not None
+
+    def delete_selected(self) -> bool:
+        """Delete the selected persons."""
+        ids = self._need(-1, "delete")
+        if ids is None:
+            return False
+        return self.edit_persons(f"Delete person{'s' if len(ids) > 1 else ''} "
+                                 f"{', '.join(map(str, ids))}",
+                                 [lambda ed, t=t: ed.delete(t) for t in ids]) is not None
+
+    # -- analysis -------------------------------------------------------------------------------
+    def start_analysis(self) -> Job | None:
+        """Analyse the open clip on a worker thread (progress dialog with Cancel)."""
+        if self.session is None:
+            self.show_error("open a clip first (File ▸ Open), then analyse it")
+            return None
+        job = self.analysis.start(self.session)
+        if job is not None:
+            self.statusBar().showMessage(f"Analysing {self.session.path.name}…")
+        return job
+
+    def _analysed(self, result) -> None:
+        if result is None or self.preview is None:
+            return
+        self.undo_stack.clear()
+        self.refresh_persons()
+        self.statusBar().showMessage(f"Analysed: {result.persons} persons")
+
+    # -- projects -------------------------------------------------------------------------------
+    def save_project(self, path: str | Path) -> bool:
+        return self.projects.save(path)
+
+    def open_project(self, path: str | Path) -> bool:
+        return self.projects.open(path)
+
+    def save_project_action(self) -> None:
+        if self.projects.path is not None:
+            self.projects.save(self.projects.path)
+        else:
+            self._save_project_dialog()
+
+    def _save_project_dialog(self) -> None:
+        start = str(self.session.path.with_suffix(".humanfx.json")) if self.session else ""
+        path, _ = QFileDialog.getSaveFileName(self, "Save project", start, PROJECT_FILTER)
+        if path:
+            self.projects.save(path)
+
+    def _open_project_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open project", "", PROJECT_FILTER)
+        if path:
+            self.projects.open(path)
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        for f in self.projects.recent():
+            self.recent_menu.addAction(f, lambda f=f: self.projects.open(f))
+        if self.recent_menu.isEmpty():
+            self.recent_menu.addAction("(none)").setEnabled(False)
 
     # -- export -----------------------------------------------------------------------------------
     def open_export_dialog(self) -> ExportDialog | None:
@@ -363,6 +565,8 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event) -> None:
         self.stop()
+        self.analysis.wait()
+        self.projects.closing()
         for job in (self.job, self.export_dialog.job if self.export_dialog else None):
             if job is not None and job.isRunning():
                 job.cancel()
