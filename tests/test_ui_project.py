@@ -62,7 +62,8 @@ def test_save_then_open_in_a_fresh_window(qtbot, make_window, tmp_path, clip):
     assert not a.projects.dirty
     saved = Project.load(out)
     assert saved.selected == (tid,) and saved.background == SolidColor((10, 200, 30))
-    assert json.loads(out.read_text())["clip"]["path"] == "../clip0/clip.mp4"  # relative
+    rel = json.loads(out.read_text())["clip"]["path"]
+    assert rel == f"../{clip[0].parent.name}/clip.mp4"  # relative to the project's folder
     composite = a.composite.copy()
     a.close()
 
@@ -78,7 +79,7 @@ def test_save_then_open_in_a_fresh_window(qtbot, make_window, tmp_path, clip):
 
     # Saving again (File > Save) keeps effects of the file untouched and the blur change.
     b.background_panel.set_blur(7.0)
-    b.save_project_action()
+    b.projects.save_action()
     assert Project.load(out).background == BlurBackground(radius=7.0)
 
 
@@ -102,7 +103,7 @@ def test_geometry_and_recent_files_persist(qtbot, make_window, tmp_path):
     assert (b.width(), b.height()) == (612, 433)
     assert b.projects.recent() == [str((tmp_path / n).resolve())
                                    for n in ("two.humanfx.json", "one.humanfx.json")]
-    b._fill_recent()
+    b.projects.fill_recent_menu(b.recent_menu)
     assert [x.text() for x in b.recent_menu.actions()] == b.projects.recent()
 
 

@@ -1,10 +1,12 @@
 """The UI thread stays responsive while an export runs on the worker.
 
 A 5 ms QTimer on the UI thread records the largest gap between its ticks while the export
-dialog renders a clip on its worker thread.  The issue's target is 50 ms; on the 2-core CI
-machine (software GL, the worker decoding, compositing and encoding) the measured maximum was
-about MEASURED ms, so the bound asserted here is BOUND ms: a blocked UI thread (a render on it,
-a ``wait()`` on the job) shows up as a gap of the whole render, far above it.
+dialog renders a 48-frame 320x240 clip (blur background, H.264) on its worker thread.  The
+issue's target is 50 ms.  Measured on the 2-core development machine (software GL; the worker
+decodes, composites and encodes): 13.5-16.4 ms max gap over five runs, 21.3 ms with another
+test file running alongside.  The bound asserted is the target, 50 ms: a blocked UI thread (a
+render on it, a ``wait()`` on the job) shows up as a gap of the whole render, far above it.
+This is the one timing assertion of the suite, asked for by the issue.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ log = logging.getLogger(__name__)
 
 CONFIG = SynthConfig(people=2, frames=48, width=320, height=240, seed=4)
 #: Largest gap between UI-thread timer ticks allowed during the export, ms.
-BOUND_MS = 250.0
+BOUND_MS = 50.0
 
 
 class GapMeter:

@@ -104,4 +104,99 @@ def merge_ops(ids: list[int]) -> list[Callable[[TrackEditor], object]]:
     return [lambda ed, b=b: ed.merge(target, b) for b in rest]
 
 
-__all__ = ["CacheEdits", "EditCommand", "merge_ops"]
+class IdentityEditing:
+    """The main window's identity edits (a mixin of :class:`~ui.main_window.MainWindow`,
+    which provides ``preview``, ``state``, ``current``, ``undo_stack``, ``persons_panel``,
+    ``set_selected``, ``show_error``, ``show_frame``, ``statusBar`` and ``_reload_persons``).
+    Each edit acts on the selected persons and, for split and swap, the current frame."""
+
+    def edit_persons(self, text: str, ops: list[Callable[[TrackEditor], object]]
+                     ) -> list[object] | None:
+        """Make ``ops`` on the clip's layer cache as one undoable step named ``text``; their
+        results, or None (error shown) when the cache refused."""
+        if self.preview is None or self.preview.cache is None:
+            self.show_error("no person layers to edit (import tracks or analyse the clip first)")
+            return None
+        edits = CacheEdits(self.preview.cache.path)
+        try:
+            results = edits.run(ops)
+        except HumanfxError as err:
+            self.show_error(str(err))
+            return None
+        self.undo_stack.push(EditCommand(text, edits, len(ops), self.refresh_persons,
+                                         self.show_error))
+        self.refresh_persons()
+        self.statusBar().showMessage(text)
+        return results
+
+    def refresh_persons(self) -> None:
+        """Re-read the layers after an edit: list, lanes, selection and the viewer."""
+        if self.preview is None:
+            return
+        self.preview.reload_layers()
+        known = set(self.preview.cache.track_ids()) if self.preview.cache is not None else set()
+        self.state.selected &= known
+        self._reload_persons()
+        self.show_frame(self.current)
+
+    def _need(self, count: int, what: str) -> list[int] | None:
+        """The selected ids, sorted, if there are ``count`` of them (negative: at least
+        ``-count``); else None with an error shown."""
+        ids = sorted(self.state.selected)
+        ok = len(ids) >= -count if count < 0 else len(ids) == count
+        if not ok:
+            self.show_error(f"{what}: select {'at least ' if count < 0 else ''}{abs(count)} "
+                            f"person{'s' if abs(count) > 1 else ''} first (now {len(ids)})")
+            return None
+        return ids
+
+    def rename_person(self, track_id: int, name: str) -> bool:
+        """Name person ``track_id`` ("" clears the name)."""
+        return self.edit_persons(f"Rename person {track_id}",
+                                 [lambda ed: ed.rename(track_id, name or None)]) is not None
+
+    def _rename_current(self) -> None:
+        ids = self._need(1, "rename")
+        if ids is not None:
+            self.persons_panel.start_rename(ids[0])
+
+    def merge_selected(self) -> bool:
+        """Merge the selected persons into the one with the smallest id."""
+        ids = self._need(-2, "merge")
+        if ids is None:
+            return False
+        done = self.edit_persons(f"Merge persons {', '.join(map(str, ids))}", merge_ops(ids))
+        if done is not None:
+            self.set_selected({ids[0]})
+        return done is not None
+
+    def split_here(self) -> int | None:
+        """Split the selected person at the current frame; the new person's id."""
+        ids = self._need(1, "split")
+        if ids is None:
+            return None
+        at = self.current
+        done = self.edit_persons(f"Split person {ids[0]} at frame {at}",
+                                 [lambda ed: ed.split(ids[0], at)])
+        return None if done is None else int(done[0])
+
+    def swap_here(self) -> bool:
+        """Swap the two selected persons from the current frame on."""
+        ids = self._need(2, "swap")
+        if ids is None:
+            return False
+        a, b, at = ids[0], ids[1], self.current
+        return self.edit_persons(f"Swap persons {a} and {b} from frame {at}",
+                                 [lambda ed: ed.swap(a, b, at)]) is not None
+
+    def delete_selected(self) -> bool:
+        """Delete the selected persons."""
+        ids = self._need(-1, "delete")
+        if ids is None:
+            return False
+        return self.edit_persons(f"Delete person{'s' if len(ids) > 1 else ''} "
+                                 f"{', '.join(map(str, ids))}",
+                                 [lambda ed, t=t: ed.delete(t) for t in ids]) is not None
+
+
+__all__ = ["CacheEdits", "EditCommand", "IdentityEditing", "merge_ops"]

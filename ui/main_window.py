@@ -17,7 +17,6 @@ Keys: Space play/pause, Left/Right one frame, Home/End first/last frame, J/K/L s
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QElapsedTimer, QSettings, Qt, QTimer
@@ -40,15 +39,14 @@ from PySide6.QtWidgets import (
 
 from editor_plugin.session import ClipSession
 from effects.backgrounds import Background
-from inference.cache.edits import TrackEditor
 from inference.errors import HumanfxError
 from ui.analysis import AnalysisRunner
 from ui.effects_panel import BackgroundPanel
 from ui.export_dialog import ExportDialog
-from ui.identity import CacheEdits, EditCommand, merge_ops
+from ui.identity import IdentityEditing
 from ui.persons_panel import PersonsPanel
 from ui.preview import PreviewRenderer, ViewState
-from ui.project_io import PROJECT_FILTER, ProjectController
+from ui.project_io import ProjectController
 from ui.timeline import Timeline
 from ui.viewer import Viewer
 from ui.workers import Job
@@ -58,7 +56,7 @@ log = logging.getLogger(__name__)
 TRACK_SUFFIXES = (".json",)
 
 
-class MainWindow(QMainWindow):
+class MainWindow(IdentityEditing, QMainWindow):
     """The humanfx editor window.  Public state: :attr:`session`, :attr:`preview`,
     :attr:`state`, :attr:`current` (frame index), :attr:`last_error`, :attr:`composite`
     (the current frame's composite without overlays, (H, W, 3) uint8 RGB), :attr:`undo_stack`,
@@ -127,11 +125,13 @@ class MainWindow(QMainWindow):
     def _build_menus(self) -> None:
         file = self.menuBar().addMenu("&File")
         self._action(file, "&Open clip…", self._open_dialog, QKeySequence.StandardKey.Open)
-        self._action(file, "Open &project…", self._open_project_dialog, "Ctrl+Shift+O")
+        self._action(file, "Open &project…", self.projects.open_dialog, "Ctrl+Shift+O")
         self.recent_menu = file.addMenu("Open &recent")
-        self.recent_menu.aboutToShow.connect(self._fill_recent)
-        self._action(file, "&Save project", self.save_project_action, QKeySequence.StandardKey.Save)
-        self._action(file, "Save project &as…", self._save_project_dialog, "Ctrl+Shift+S")
+        self.recent_menu.aboutToShow.connect(
+            lambda: self.projects.fill_recent_menu(self.recent_menu))
+        self._action(file, "&Save project", self.projects.save_action,
+                     QKeySequence.StandardKey.Save)
+        self._action(file, "Save project &as…", self.projects.save_as_dialog, "Ctrl+Shift+S")
         file.addSeparator()
         self._action(file, "&Import tracks…", self._import_dialog, "Ctrl+I")
         self._action(file, "&Export…", self.open_export_dialog, "Ctrl+E")
@@ -407,95 +407,6 @@ class MainWindow(QMainWindow):
         self.projects.mark_dirty()
         self.show_frame(self.current)
 
-    # -- identity edits -------------------------------------------------------------------------
-    def edit_persons(self, text: str, ops: list[Callable[[TrackEditor], object]]
-                     ) -> list[object] | None:
-        """Make ``ops`` on the clip's layer cache as one undoable step named ``text``; their
-        results, or None (error shown) when the cache refused."""
-        if self.preview is None or self.preview.cache is None:
-            self.show_error("no person layers to edit (import tracks or analyse the clip first)")
-            return None
-        edits = CacheEdits(self.preview.cache.path)
-        try:
-            results = edits.run(ops)
-        except HumanfxError as err:
-            self.show_error(str(err))
-            return None
-        self.undo_stack.push(EditCommand(text, edits, len(ops), self.refresh_persons,
-                                         self.show_error))
-        self.refresh_persons()
-        self.statusBar().showMessage(text)
-        return results
-
-    def refresh_persons(self) -> None:
-        """Re-read the layers after an edit: list, lanes, selection and the viewer."""
-        if self.preview is None:
-            return
-        self.preview.reload_layers()
-        known = set(self.preview.cache.track_ids()) if self.preview.cache is not None else set()
-        self.state.selected &= known
-        self._reload_persons()
-        self.show_frame(self.current)
-
-    def _need(self, count: int, what: str) -> list[int] | None:
-        """The selected ids, sorted, if there are ``count`` of them (negative: at least
-        ``-count``); else None with an error shown."""
-        ids = sorted(self.state.selected)
-        ok = len(ids) >= -count if count < 0 else len(ids) == count
-        if not ok:
-            self.show_error(f"{what}: select {'at least ' if count < 0 else ''}{abs(count)} "
-                            f"person{'s' if abs(count) > 1 else ''} first (now {len(ids)})")
-            return None
-        return ids
-
-    def rename_person(self, track_id: int, name: str) -> bool:
-        """Name person ``track_id`` ("" clears the name)."""
-        return self.edit_persons(f"Rename person {track_id}",
-                                 [lambda ed: ed.rename(track_id, name or None)]) is not None
-
-    def _rename_current(self) -> None:
-        ids = self._need(1, "rename")
-        if ids is not None:
-            self.persons_panel.start_rename(ids[0])
-
-    def merge_selected(self) -> bool:
-        """Merge the selected persons into the one with the smallest id."""
-        ids = self._need(-2, "merge")
-        if ids is None:
-            return False
-        done = self.edit_persons(f"Merge persons {', '.join(map(str, ids))}", merge_ops(ids))
-        if done is not None:
-            self.set_selected({ids[0]})
-        return done is not None
-
-    def split_here(self) -> int | None:
-        """Split the selected person at the current frame; the new person's id."""
-        ids = self._need(1, "split")
-        if ids is None:
-            return None
-        at = self.current
-        done = self.edit_persons(f"Split person {ids[0]} at frame {at}",
-                                 [lambda ed: ed.split(ids[0], at)])
-        return None if done is None else int(done[0])
-
-    def swap_here(self) -> bool:
-        """Swap the two selected persons from the current frame on."""
-        ids = self._need(2, "swap")
-        if ids is None:
-            return False
-        a, b, at = ids[0], ids[1], self.current
-        return self.edit_persons(f"Swap persons {a} and {b} from frame {at}",
-                                 [lambda ed: ed.swap(a, b, at)]) is not None
-
-    def delete_selected(self) -> bool:
-        """Delete the selected persons."""
-        ids = self._need(-1, "delete")
-        if ids is None:
-            return False
-        return self.edit_persons(f"Delete person{'s' if len(ids) > 1 else ''} "
-                                 f"{', '.join(map(str, ids))}",
-                                 [lambda ed, t=t: ed.delete(t) for t in ids]) is not None
-
     # -- analysis -------------------------------------------------------------------------------
     def start_analysis(self) -> Job | None:
         """Analyse the open clip on a worker thread (progress dialog with Cancel)."""
@@ -520,30 +431,6 @@ class MainWindow(QMainWindow):
 
     def open_project(self, path: str | Path) -> bool:
         return self.projects.open(path)
-
-    def save_project_action(self) -> None:
-        if self.projects.path is not None:
-            self.projects.save(self.projects.path)
-        else:
-            self._save_project_dialog()
-
-    def _save_project_dialog(self) -> None:
-        start = str(self.session.path.with_suffix(".humanfx.json")) if self.session else ""
-        path, _ = QFileDialog.getSaveFileName(self, "Save project", start, PROJECT_FILTER)
-        if path:
-            self.projects.save(path)
-
-    def _open_project_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open project", "", PROJECT_FILTER)
-        if path:
-            self.projects.open(path)
-
-    def _fill_recent(self) -> None:
-        self.recent_menu.clear()
-        for f in self.projects.recent():
-            self.recent_menu.addAction(f, lambda f=f: self.projects.open(f))
-        if self.recent_menu.isEmpty():
-            self.recent_menu.addAction("(none)").setEnabled(False)
 
     # -- export -----------------------------------------------------------------------------------
     def open_export_dialog(self) -> ExportDialog | None:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import platformdirs
 from PySide6.QtCore import QObject, QSettings, QTimer, Signal
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox
 
 from editor_plugin.project import MatteSettings, Project
 from effects.backgrounds import Background
@@ -140,6 +140,34 @@ class ProjectController(QObject):
         if not recovered:
             self.add_recent(path)
         return True
+
+    # -- menu actions ---------------------------------------------------------------------------
+    def save_action(self) -> None:
+        """File ▸ Save project: to the project's file, or ask for one."""
+        if self.path is not None:
+            self.save(self.path)
+        else:
+            self.save_as_dialog()
+
+    def save_as_dialog(self) -> None:
+        session = self.window.session
+        start = str(session.path.with_suffix(".humanfx.json")) if session is not None else ""
+        path, _ = QFileDialog.getSaveFileName(self.window, "Save project", start, PROJECT_FILTER)
+        if path:
+            self.save(path)
+
+    def open_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self.window, "Open project", "", PROJECT_FILTER)
+        if path:
+            self.open(path)
+
+    def fill_recent_menu(self, menu: QMenu) -> None:
+        """Fill ``menu`` with the recent projects, newest first."""
+        menu.clear()
+        for f in self.recent():
+            menu.addAction(f, lambda f=f: self.open(f))
+        if menu.isEmpty():
+            menu.addAction("(none)").setEnabled(False)
 
     # -- recent files ---------------------------------------------------------------------------
     def recent(self) -> list[str]:
