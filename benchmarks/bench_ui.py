@@ -21,14 +21,14 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from PySide6.QtWidgets import QApplication  # noqa: E402
+from PySide6.QtWidgets import QApplication
 
-from benchmarks._report import ROOT, machine_line, update_section  # noqa: E402
-from editor_plugin.media import Codec  # noqa: E402
-from editor_plugin.synth_io import write_synthetic_clip  # noqa: E402
-from inference.synth import SynthConfig  # noqa: E402
-from ui.main_window import MainWindow  # noqa: E402
-from ui.responsiveness import GapMeter  # noqa: E402
+from benchmarks._report import ROOT, machine_line, update_section
+from editor_plugin.media import Codec
+from editor_plugin.synth_io import write_synthetic_clip
+from inference.synth import SynthConfig
+from ui.main_window import MainWindow
+from ui.responsiveness import GapMeter
 
 
 def _wait(app: QApplication, cond, timeout_s: float = 600.0) -> None:
