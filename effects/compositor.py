@@ -9,20 +9,18 @@ from __future__ import annotations
 
 import logging
 from fractions import Fraction
-from typing import Self
 
-import cv2
 import moderngl
 import numpy as np
 
 from effects.backgrounds import Background
-from effects.gl import RenderResources, RenderTarget, draw_fullscreen
+from effects.gl import OutputSurface, RenderTarget, draw_fullscreen
 from effects.shaders import ShaderLibrary
 
 log = logging.getLogger(__name__)
 
 
-class Compositor:
+class Compositor(OutputSurface):
     """Composites frames of one size, keeping its textures and framebuffers between frames.
 
     GL objects are (re)allocated only when the frame size changes (``composite`` adapts to
@@ -36,10 +34,7 @@ class Compositor:
         height: int,
         shaders: ShaderLibrary | None = None,
     ):
-        self.ctx = ctx
-        self.shaders = shaders if shaders is not None else ShaderLibrary(ctx)
-        self._res: RenderResources | None = None
-        self._rgba_out: np.ndarray | None = None
+        super().__init__(ctx, width, height, shaders)
         self._programs = {
             solid: self.shaders.program("composite", {"SOLID_BACKGROUND": None} if solid else {})
             for solid in (False, True)
@@ -48,32 +43,6 @@ class Compositor:
             prog["u_frame"] = 0
             prog["u_alpha"] = 1
         self._programs[False]["u_background"] = 2
-        self.resize(width, height)
-
-    @property
-    def size(self) -> tuple[int, int]:
-        """Output (width, height) in pixels."""
-        assert self._res is not None
-        return self._res.size
-
-    @property
-    def resources(self) -> RenderResources:
-        """The per-size GL state shared with backgrounds and effects."""
-        assert self._res is not None
-        return self._res
-
-    def resize(self, width: int, height: int) -> None:
-        """Set the output size; reallocates GL objects only if it changed."""
-        if width < 1 or height < 1:
-            raise ValueError(f"bad compositor size {width}x{height}")
-        size = (int(width), int(height))
-        if self._res is not None and self._res.size == size:
-            return
-        if self._res is not None:
-            self._res.release()
-        self._res = RenderResources(self.ctx, self.shaders, size)
-        self._rgba_out = np.empty((size[1], size[0], 4), np.uint8)
-        log.debug("compositor size %dx%d", *size)
 
     def composite_to_target(
         self,
@@ -135,30 +104,6 @@ class Compositor:
             frame, alpha, background, frame_index=frame_index, time=time
         )
         return self.read(target, out)
-
-    def read(self, target: RenderTarget, out: np.ndarray | None = None) -> np.ndarray:
-        """Read ``target`` (output size) back as (H, W, 3) uint8 RGB, into ``out`` if given."""
-        w, h = self.size
-        if out is not None and (
-            out.shape != (h, w, 3) or out.dtype != np.uint8 or not out.flags.c_contiguous
-        ):
-            raise ValueError(f"out must be a C-contiguous ({h}, {w}, 3) uint8 array")
-        assert self._rgba_out is not None
-        target.fbo.read_into(self._rgba_out, components=4, alignment=1)
-        # RGBA readback is 2-3x faster than RGB on Mesa; OpenCV drops A in ~0.5 ms.
-        return cv2.cvtColor(self._rgba_out, cv2.COLOR_RGBA2RGB, dst=out)
-
-    def release(self) -> None:
-        """Release the GL objects (not the shader library's programs)."""
-        if self._res is not None:
-            self._res.release()
-            self._res = None
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
 
 
 def _check_inputs(frame: np.ndarray, alpha: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

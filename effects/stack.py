@@ -28,15 +28,13 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Self
 
-import cv2
 import moderngl
 import numpy as np
 
 from effects.anchors import PoseHistory
 from effects.backgrounds import Background
-from effects.gl import RenderResources, RenderTarget, draw_fullscreen
+from effects.gl import OutputSurface, RenderTarget, draw_fullscreen
 from effects.matte import build_alpha
 from effects.model import (
     Effect,
@@ -128,7 +126,7 @@ class EffectStack:
         return sorted(persons, key=lambda p: (override.get(p.track_id, depth_key(p)), p.track_id))
 
 
-class StackRenderer:
+class StackRenderer(OutputSurface):
     """Renders frames of one size through an :class:`EffectStack` (see the module docstring).
 
     GL objects persist between frames and are reallocated only when the size changes.
@@ -144,36 +142,9 @@ class StackRenderer:
         shaders: ShaderLibrary | None = None,
         history: PoseHistory | None = None,
     ):
-        self.ctx = ctx
-        self.shaders = shaders if shaders is not None else ShaderLibrary(ctx)
         self.history = history if history is not None else PoseHistory()
         self.geometry = Geometry(ctx)
-        self._res: RenderResources | None = None
-        self._rgba: np.ndarray | None = None
-        self.resize(width, height)
-
-    @property
-    def size(self) -> tuple[int, int]:
-        """Output (width, height) in pixels."""
-        assert self._res is not None
-        return self._res.size
-
-    @property
-    def resources(self) -> RenderResources:
-        assert self._res is not None
-        return self._res
-
-    def resize(self, width: int, height: int) -> None:
-        """Set the output size; reallocates GL objects only if it changed."""
-        if width < 1 or height < 1:
-            raise ValueError(f"bad output size {width}x{height}")
-        size = (int(width), int(height))
-        if self._res is not None and self._res.size == size:
-            return
-        if self._res is not None:
-            self._res.release()
-        self._res = RenderResources(self.ctx, self.shaders, size)
-        self._rgba = np.empty((size[1], size[0], 4), np.uint8)
+        super().__init__(ctx, width, height, shaders)
 
     def render_to_target(
         self,
@@ -271,17 +242,6 @@ class StackRenderer:
         )
         return self.read(target, out)
 
-    def read(self, target: RenderTarget, out: np.ndarray | None = None) -> np.ndarray:
-        """Read an output-size RGBA8 ``target`` back as (H, W, 3) uint8 RGB."""
-        w, h = self.size
-        if out is not None and (
-            out.shape != (h, w, 3) or out.dtype != np.uint8 or not out.flags.c_contiguous
-        ):
-            raise ValueError(f"out must be a C-contiguous ({h}, {w}, 3) uint8 array")
-        assert self._rgba is not None
-        target.fbo.read_into(self._rgba, components=4, alignment=1)
-        return cv2.cvtColor(self._rgba, cv2.COLOR_RGBA2RGB, dst=out)
-
     # -- passes ------------------------------------------------------------------------------
 
     def _register_shader_dirs(self, effects: Iterable[Effect]) -> None:
@@ -352,13 +312,5 @@ class StackRenderer:
 
     def release(self) -> None:
         """Release the GL objects (not the shader library's programs)."""
-        if self._res is not None:
-            self._res.release()
-            self._res = None
+        super().release()
         self.geometry.release()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
