@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
-pytest.importorskip("pytestqt")  # the app's tests need pytest-qt
-
 from PySide6.QtCore import QPoint, Qt
 
 from editor_plugin.synth_io import write_synthetic_clip

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-pytest.importorskip("pytestqt")  # the app's tests need pytest-qt
-
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLineEdit
 

@@ -6,9 +6,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
-pytest.importorskip("pytestqt")  # the app's tests need pytest-qt
-
 from PySide6.QtCore import QSettings
 
 from editor_plugin.project import Project

@@ -12,10 +12,6 @@ from __future__ import annotations
 
 import logging
 
-import pytest
-
-pytest.importorskip("pytestqt")  # the app's tests need pytest-qt
-
 from editor_plugin.media import Codec
 from editor_plugin.synth_io import write_synthetic_clip
 from inference.synth import SynthConfig
