@@ -171,8 +171,8 @@ def render(session: ClipSession, spec: RenderSpec, out: str | Path, *,
 
     def make_draw(cache: LayerCache) -> FrameFn:
         def draw(frame: VideoFrame, cache: LayerCache) -> np.ndarray:
-            masks = [p.mask for p in cache.frame(frame.index)
-                     if p.track_id in selected and p.mask is not None]
+            masks = [p.mask for p in cache.frame(frame.index, tracks=selected)
+                     if p.mask is not None]
             alpha = build_alpha(masks, refine=spec.refine, shape=frame.image.shape[:2])
             return compositor.composite(frame.image, alpha, background,
                                         frame_index=frame.index, time=frame.time)

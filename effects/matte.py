@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import math
+
 import cv2
 import numpy as np
 
@@ -61,7 +63,16 @@ def build_alpha(
     # Any non-zero value -> 255.
     cv2.threshold(acc, 0, 255, cv2.THRESH_BINARY, dst=acc)
     if refine == "feather" and feather_px > 0:
-        acc = cv2.GaussianBlur(
-            acc, (0, 0), sigmaX=float(feather_px), borderType=cv2.BORDER_REPLICATE
+        # Blur only the persons' box plus the kernel's reach: the rest is 0 and stays 0, and
+        # replicating the zeros at the box edge is the same as blurring the whole frame.
+        x, y, bw, bh = cv2.boundingRect(acc)
+        if bw == 0:
+            return acc
+        reach = 2 * math.ceil(4 * float(feather_px)) + 2  # past OpenCV's kernel half-width
+        x0, y0 = max(0, x - reach), max(0, y - reach)
+        x1, y1 = min(w, x + bw + reach), min(h, y + bh + reach)
+        acc[y0:y1, x0:x1] = cv2.GaussianBlur(
+            acc[y0:y1, x0:x1], (0, 0), sigmaX=float(feather_px),
+            borderType=cv2.BORDER_REPLICATE,
         )
     return acc

@@ -555,12 +555,17 @@ class LayerCache:
             return None
         return {"size": [self.meta.height, self.meta.width], "counts": counts.decode("ascii")}
 
-    def frame(self, index: int, *, decode_masks: bool = True) -> list[PersonLayer]:
-        """All persons of frame ``index``, by track id (empty when nobody or not analysed)."""
+    def frame(self, index: int, *, decode_masks: bool = True,
+              tracks: Iterable[int] | None = None) -> list[PersonLayer]:
+        """All persons of frame ``index`` (only ``tracks`` when given), by track id; empty when
+        nobody is there or the frame is not analysed."""
         with self._lock:
             rows = self._conn.execute(
                 "SELECT track_id, ann_id, score, bbox, keypoints, rle FROM persons "
                 "WHERE frame_index = ? ORDER BY track_id", (int(index),)).fetchall()
+        if tracks is not None:
+            wanted = set(tracks)
+            rows = [r for r in rows if r[0] in wanted]
         out = []
         for tid, ann_id, score, bbox, kp, counts in rows:
             rle = self._rle(counts)
