@@ -18,6 +18,7 @@ a single render does, so there is no seam at the joins.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -501,7 +502,7 @@ class _Runner:
         if persons is not None:
             persons = (persons,) if isinstance(persons, int) else tuple(persons)
         if "project" in r:
-            from editor_plugin.project import MatteSettings, Project
+            from editor_plugin.project import Project
 
             project = Project.load(self._project_path(r))
             changes: dict[str, Any] = {"clip": self.session.path, "layers": self.layers}
@@ -510,7 +511,7 @@ class _Runner:
             if r.get("background") is not None:
                 changes["background"] = parse_background(r["background"])
             if r.get("refine") is not None:
-                changes["matte"] = MatteSettings(r["refine"], project.matte.feather_px)
+                changes["matte"] = dataclasses.replace(project.matte, refine=r["refine"])
             render_project(self.session, project.replace(**changes), out, codec=codec,
                            frames=frames, audio=audio, quality=quality)
         else:

@@ -143,17 +143,51 @@ def cmd_persons(args: argparse.Namespace) -> int:
     return 0
 
 
+def _matte_flags(args: argparse.Namespace) -> dict:
+    """The matte flags given on the command line, checked: ``refine``, ``feather_px``,
+    ``expand_px``, ``temporal`` (keys of :class:`~editor_plugin.project.MatteSettings`).
+    A bad value raises :class:`InputError` (one line)."""
+    from effects.refine import REFINE_MODES, TEMPORAL_MODES
+
+    out: dict = {}
+    for flag, key, modes in (("--refine", "refine", REFINE_MODES),
+                             ("--temporal", "temporal", TEMPORAL_MODES)):
+        value = getattr(args, key)
+        if value is not None:
+            if value not in modes:
+                raise InputError(f"{flag} {value!r} is not a choice",
+                                 hint=f"use one of {', '.join(modes)}")
+            out[key] = value
+    for flag, key, lo, hi in (("--feather", "feather", 0.0, 100.0),
+                              ("--expand", "expand", -100.0, 100.0)):
+        text = getattr(args, key)
+        if text is None:
+            continue
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not lo <= value <= hi:  # NaN fails too
+            raise InputError(f"{flag} {text!r} is not a number of pixels in {lo:g}..{hi:g}",
+                             hint=f"e.g. {flag} 2" + (" (negative chokes)" if lo < 0 else ""))
+        out[f"{key}_px"] = value
+    return out
+
+
 def cmd_render(args: argparse.Namespace) -> int:
+    import dataclasses
+
     from editor_plugin.media import Codec
     from editor_plugin.render import FrameRange, RenderSpec, render, render_project
     from editor_plugin.session import ClipSession
     from effects.backgrounds import parse_background
 
+    matte_flags = _matte_flags(args)
     session = ClipSession(args.clip)
     frames = FrameRange.parse(args.range) if args.range else FrameRange()
     bar = _Progress("render", disable=args.quiet)
     if args.project is not None:
-        from editor_plugin.project import MatteSettings, Project
+        from editor_plugin.project import Project
 
         project = Project.load(args.project)
         if project.clip.resolve() != session.path.resolve():
@@ -164,8 +198,8 @@ def cmd_render(args: argparse.Namespace) -> int:
             changes["selected"] = tuple(args.person)
         if args.background is not None:
             changes["background"] = parse_background(args.background)
-        if args.refine is not None:
-            changes["matte"] = MatteSettings(args.refine, project.matte.feather_px)
+        if matte_flags:
+            changes["matte"] = dataclasses.replace(project.matte, **matte_flags)
         if args.layers is not None:
             changes["layers"] = args.layers
         project = project.replace(**changes)
@@ -185,10 +219,10 @@ def cmd_render(args: argparse.Namespace) -> int:
         background=parse_background(args.background),
         codec=Codec(args.codec),
         frames=frames,
-        refine=args.refine or "feather",
         audio=not args.no_audio,
         layers=args.layers,
         quality=args.quality,
+        **{"refine": "feather", **matte_flags},
     )
     try:
         out = render(session, spec, args.output, progress=bar)
@@ -320,9 +354,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--background", help="see 'backgrounds' below (required without --project)")
     s.add_argument("--codec", default="h264", choices=["h264", "hevc", "prores4444", "ffv1", "png"])
     s.add_argument("--range", help="START:END frame range (END exclusive)")
-    s.add_argument("--refine", choices=["none", "feather"],
-                   help="matte edge: none = hard matte exactly as given; feather (default, or "
-                   "the project's)")
+    s.add_argument("--refine", metavar="none|feather|guided",
+                   help="matte edge: none = hard matte exactly as given; feather = Gaussian "
+                   "(default, or the project's); guided = feather, then a guided filter that "
+                   "follows the picture's edges")
+    s.add_argument("--feather", metavar="PX",
+                   help="feather sigma in pixels, 0..100 (default 1.5, or the project's)")
+    s.add_argument("--expand", metavar="PX",
+                   help="grow the matte by PX pixels before softening; negative chokes it "
+                   "(-100..100, default 0)")
+    s.add_argument("--temporal", metavar="off|ema|median3",
+                   help="matte stabilisation across frames: off (default), ema (blend with the "
+                   "previous matte) or median3 (median of the last three)")
     s.add_argument("--quality", type=int, help="codec quality (H.264/HEVC CRF; lower is better)")
     s.add_argument("--no-audio", action="store_true", help="drop the audio")
     s.add_argument("--layers", help="which cache (source name) to use; default the newest")

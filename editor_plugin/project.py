@@ -5,7 +5,7 @@ A project is a JSON document (see ``docs/project-format.md``)::
     {"format": "humanfx-project", "version": 1,
      "clip": {"path": "clip.mp4", "content_hash": "ab12..."},
      "layers": null, "selected": [1, 2], "background": "blur:25",
-     "matte": {"refine": "feather", "feather_px": 1.5},
+     "matte": {"refine": "feather", "feather_px": 1.5},  # + optional matte keys
      "effects": {"everyone": [EFFECT, ...], "persons": {"1": [EFFECT, ...]}},
      "depth_override": {"2": 310.0}}
 
@@ -37,8 +37,8 @@ from effects.backgrounds import (
     parse_background,
 )
 from effects.backgrounds_extra import TiledImageBackground
-from effects.matte import REFINE_MODES
 from effects.model import Effect
+from effects.refine import REFINE_MODES, TEMPORAL_MODES
 from effects.registry import effect_from_dict
 from effects.stack import EffectStack
 from inference.errors import InputError
@@ -52,6 +52,15 @@ PROJECT_FORMAT = "humanfx-project"
 PROJECT_VERSION = 1
 #: Largest matte feather accepted (pixels, Gaussian sigma).
 MAX_FEATHER_PX = 100.0
+#: Largest matte expand/choke accepted (pixels, either way).
+MAX_EXPAND_PX = 100.0
+#: Largest guided-filter radius accepted (pixels).
+MAX_GUIDED_RADIUS = 200
+#: Accepted guided-filter epsilon range (guide in 0..1, squared units).
+GUIDED_EPS_RANGE = (1e-8, 1.0)
+#: ``$.matte`` keys; all but ``refine``/``feather_px`` were added within version 1 and are
+#: optional (left out when at their defaults, so such files still load in older readers).
+_MATTE_KEYS = ("refine", "feather_px", "expand_px", "guided_radius", "guided_eps", "temporal")
 
 _TOP_KEYS = ("format", "version", "clip", "layers", "selected", "background", "matte", "effects",
              "depth_override")
@@ -173,16 +182,47 @@ def _upgrade(data: dict[str, Any], ctx: _Ctx) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class MatteSettings:
-    """How person mattes are softened: ``refine`` in ``none|feather``, Gaussian ``feather_px``."""
+    """How person mattes are refined (see :class:`effects.refine.MatteRefiner`).
+
+    ``refine``: ``none|feather|guided``; ``feather_px``: Gaussian sigma (0..100, used by
+    ``feather`` and ``guided``); ``expand_px``: grow (> 0) or choke (< 0), -100..100 px;
+    ``guided_radius`` (1..200 px) and ``guided_eps`` (1e-8..1): the guided filter's r and
+    epsilon; ``temporal``: ``off|ema|median3`` stabilisation across frames.
+    """
 
     refine: str = "feather"
     feather_px: float = 1.5
+    expand_px: float = 0.0
+    guided_radius: int = 8
+    guided_eps: float = 1e-3
+    temporal: str = "off"
 
     def __post_init__(self) -> None:
         if self.refine not in REFINE_MODES:
             raise InputError(f"matte refine {self.refine!r}: use one of {', '.join(REFINE_MODES)}")
-        if not (math.isfinite(self.feather_px) and 0 <= self.feather_px <= MAX_FEATHER_PX):
-            raise InputError(f"matte feather_px {self.feather_px!r}: use 0..{MAX_FEATHER_PX:g}")
+        for name, lo, hi in (("feather_px", 0.0, MAX_FEATHER_PX),
+                             ("expand_px", -MAX_EXPAND_PX, MAX_EXPAND_PX),
+                             ("guided_eps", *GUIDED_EPS_RANGE)):
+            v = getattr(self, name)
+            if (not isinstance(v, numbers.Real) or isinstance(v, bool)
+                    or not math.isfinite(v) or not lo <= v <= hi):
+                raise InputError(f"matte {name} {v!r}: use {lo:g}..{hi:g}")
+        r = self.guided_radius
+        if not isinstance(r, int) or isinstance(r, bool) or not 1 <= r <= MAX_GUIDED_RADIUS:
+            raise InputError(f"matte guided_radius {r!r}: use a whole number "
+                             f"1..{MAX_GUIDED_RADIUS}")
+        if self.temporal not in TEMPORAL_MODES:
+            raise InputError(f"matte temporal {self.temporal!r}: use one of "
+                             f"{', '.join(TEMPORAL_MODES)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """``$.matte``: ``refine`` and ``feather_px`` always, the other keys when not default."""
+        out: dict[str, Any] = {"refine": self.refine, "feather_px": self.feather_px}
+        default = MatteSettings()
+        for name in _MATTE_KEYS[2:]:
+            if getattr(self, name) != getattr(default, name):
+                out[name] = getattr(self, name)
+        return out
 
 
 @dataclass(frozen=True)
@@ -219,7 +259,7 @@ class Project:
             "layers": self.layers,
             "selected": None if self.selected is None else list(self.selected),
             "background": _background_spec(self.background, base_dir),
-            "matte": {"refine": self.matte.refine, "feather_px": self.matte.feather_px},
+            "matte": self.matte.to_dict(),
             "effects": {
                 "everyone": [e.to_dict() for e in self.stack.everyone],
                 "persons": {str(k): [e.to_dict() for e in v] for k, v in self.stack.per_person},
@@ -328,15 +368,28 @@ def _parse_background(raw: Any, ctx: _Ctx) -> Background | VideoBackgroundSpec |
 
 def _parse_matte(raw: Any, ctx: _Ctx) -> MatteSettings:
     raw = ctx.obj(raw, "$.matte")
-    extra = sorted(set(raw) - {"refine", "feather_px"})
+    extra = sorted(set(raw) - set(_MATTE_KEYS))
     if extra:
-        raise ctx.error(_key("$.matte", extra[0]), "is not a matte key (refine, feather_px)")
+        raise ctx.error(_key("$.matte", extra[0]),
+                        f"is not a matte key ({', '.join(_MATTE_KEYS)})")
     refine = raw.get("refine", "feather")
     if refine not in REFINE_MODES:
         raise ctx.error("$.matte.refine", f"must be one of {', '.join(REFINE_MODES)}, "
                         f"got {_show(refine)}")
     feather = ctx.number(raw.get("feather_px", 1.5), "$.matte.feather_px", 0.0, MAX_FEATHER_PX)
-    return MatteSettings(refine, feather)
+    expand = ctx.number(raw.get("expand_px", 0.0), "$.matte.expand_px",
+                        -MAX_EXPAND_PX, MAX_EXPAND_PX)
+    radius = raw.get("guided_radius", 8)
+    if (not isinstance(radius, int) or isinstance(radius, bool)
+            or not 1 <= radius <= MAX_GUIDED_RADIUS):
+        raise ctx.error("$.matte.guided_radius", f"must be a whole number in "
+                        f"[1, {MAX_GUIDED_RADIUS}], got {_show(radius)}")
+    eps = ctx.number(raw.get("guided_eps", 1e-3), "$.matte.guided_eps", *GUIDED_EPS_RANGE)
+    temporal = raw.get("temporal", "off")
+    if temporal not in TEMPORAL_MODES:
+        raise ctx.error("$.matte.temporal", f"must be one of {', '.join(TEMPORAL_MODES)}, "
+                        f"got {_show(temporal)}")
+    return MatteSettings(refine, feather, expand, radius, eps, temporal)
 
 
 def _parse_effect_list(raw: Any, where: str, ctx: _Ctx) -> list[Effect]:

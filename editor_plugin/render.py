@@ -29,7 +29,8 @@ from effects.backgrounds import Background, VideoBackground, VideoBackgroundSpec
 from effects.compositor import Compositor
 from effects.gl import create_context
 from effects.matte import build_alpha
-from effects.stack import StackRenderer
+from effects.refine import MatteRefiner
+from effects.stack import PersonMattes, StackRenderer
 from inference.cache.layers import LayerCache
 from inference.errors import CancelledError, InputError
 
@@ -66,7 +67,19 @@ class FrameRange:
 
 @dataclass(frozen=True)
 class RenderSpec:
-    """What to render: whose background is swapped, with what, and how it is written."""
+    """What to render: whose background is swapped, with what, and how it is written.
+
+    Matte controls (see :class:`effects.refine.MatteRefiner`, applied to the union of the
+    selected persons' masks in the order expand -> feather -> guided -> temporal):
+    ``refine`` ``none|feather|guided``; ``feather_px`` Gaussian sigma (0..100, used by
+    ``feather`` and ``guided``); ``expand_px`` grow (> 0) or choke (< 0) in pixels;
+    ``guided_radius``/``guided_eps`` the guided filter's r (px) and epsilon (guide in 0..1);
+    ``temporal`` ``off|ema|median3`` (state across the frames of one render; it restarts
+    after a frame where nobody selected is present).  ``none``/``feather`` without expand or
+    temporal is :func:`effects.matte.build_alpha` exactly; otherwise the refinement runs on
+    the union's box grown by the controls' reach (:class:`effects.stack.PersonMattes`), which
+    equals :meth:`matte_refiner` on the whole frame to within one 8-bit level.
+    """
 
     persons: tuple[int, ...]
     background: Background | VideoBackgroundSpec
@@ -76,6 +89,27 @@ class RenderSpec:
     audio: bool = True
     layers: str | None = None
     quality: int | None = None
+    feather_px: float = 1.5
+    expand_px: float = 0.0
+    guided_radius: int = 8
+    guided_eps: float = 1e-3
+    temporal: str = "off"
+
+    def __post_init__(self) -> None:
+        self.matte_refiner()  # validates the matte controls (InputError)
+
+    def matte_refiner(self) -> MatteRefiner:
+        """A new :class:`~effects.refine.MatteRefiner` (fresh temporal state): what
+        :func:`render` applies to each frame's union matte, in frame order."""
+        return MatteRefiner(refine=self.refine, feather_px=self.feather_px,
+                            expand_px=self.expand_px, radius=self.guided_radius,
+                            eps=self.guided_eps, temporal=self.temporal)
+
+    @property
+    def plain_matte(self) -> bool:
+        """True when the matte is :func:`effects.matte.build_alpha`'s (the fast path)."""
+        return (self.refine in ("none", "feather") and self.expand_px == 0
+                and self.temporal == "off")
 
 
 class LoopingVideo:
@@ -170,10 +204,26 @@ def render(session: ClipSession, spec: RenderSpec, out: str | Path, *,
     compositor = Compositor(ctx, info.width, info.height)
 
     def make_draw(cache: LayerCache) -> FrameFn:
+        # One per stream: temporal state lives across frames.  The refinement runs on the
+        # union's box grown by the controls' reach (as for one person), not the whole frame.
+        union = PersonMattes(spec.refine, spec.feather_px, spec.expand_px, spec.guided_radius,
+                             spec.guided_eps, spec.temporal)
+        plain = spec.plain_matte
+
         def draw(frame: VideoFrame, cache: LayerCache) -> np.ndarray:
             masks = [p.mask for p in cache.frame(frame.index, tracks=selected)
                      if p.mask is not None]
-            alpha = build_alpha(masks, refine=spec.refine, shape=frame.image.shape[:2])
+            shape = frame.image.shape[:2]
+            if plain:
+                alpha = build_alpha(masks, refine=spec.refine, feather_px=spec.feather_px,
+                                    shape=shape)
+            else:
+                alpha = np.zeros(shape, np.uint8)
+                got = union.matte(0, build_alpha(masks, "none", shape=shape), frame.image,
+                                  frame.index)
+                if got is not None:
+                    (x0, y0, x1, y1), crop = got
+                    alpha[y0:y1, x0:x1] = crop
             return compositor.composite(frame.image, alpha, background,
                                         frame_index=frame.index, time=frame.time)
         return draw
@@ -201,6 +251,8 @@ def render_project(session: ClipSession, project: Project, out: str | Path, *,
     (:meth:`~effects.anchors.PoseHistory.from_cache`), so effects that look back (trails,
     holds, particles) are the same when only a range is rendered.  The project's person ids
     must be in the clip; its ``content_hash``, when set, must match the session's clip.
+    The project's matte settings are applied to each person's matte separately
+    (:class:`~effects.stack.PersonMattes`: per-person temporal state, keyed by track id).
     """
     info = session.info
     frames = frames if frames is not None else FrameRange()
@@ -226,12 +278,15 @@ def render_project(session: ClipSession, project: Project, out: str | Path, *,
         renderer = StackRenderer(ctx, info.width, info.height,
                                  history=PoseHistory.from_cache(cache))
         renderers.append(renderer)
+        # One per stream: each person's temporal state lives across frames.
+        mattes = PersonMattes(matte.refine, matte.feather_px, matte.expand_px,
+                              matte.guided_radius, matte.guided_eps, matte.temporal)
 
         def draw(frame: VideoFrame, cache: LayerCache) -> np.ndarray:
             return renderer.render(frame.image, cache.frame(frame.index), stack,
                                    frame_index=frame.index, time=frame.time,
                                    background=background, selected=project.selected,
-                                   refine=matte.refine, feather_px=matte.feather_px)
+                                   mattes=mattes)
         return draw
 
     try:

@@ -29,6 +29,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
+import cv2
 import moderngl
 import numpy as np
 
@@ -46,6 +47,7 @@ from effects.model import (
     quad,
 )
 from effects.person import grow_box, mask_box
+from effects.refine import MatteRefiner, TemporalStabilizer
 from effects.shaders import ShaderLibrary
 from inference.cache.layers import PersonLayer
 from inference.tracks.model import COCO_KEYPOINTS, V_NONE
@@ -126,6 +128,94 @@ class EffectStack:
         return sorted(persons, key=lambda p: (override.get(p.track_id, depth_key(p)), p.track_id))
 
 
+class PersonMattes:
+    """Each person's matte for one stream of frames: expand/choke, feather, guided filter and
+    temporal stabilisation as :class:`effects.refine.MatteRefiner` applies them to a whole
+    frame, but computed on the person's box grown by :meth:`pad` (so a person's matte equals the
+    full-frame refinement of their mask alone, to float rounding).
+
+    Stateful when ``temporal`` is not ``'off'``: one :class:`~effects.refine.TemporalStabilizer`
+    per track id, run on the person's full-frame (H, W) matte (so it survives the box moving).
+    It restarts when the person is absent from a frame or frames are not consecutive (a seek).
+    ``refine`` in ``none|feather`` with ``expand_px == 0`` and ``temporal == 'off'`` is exactly
+    :func:`effects.matte.build_alpha` on the box (the historical output, byte for byte).
+    """
+
+    def __init__(self, refine: str = "none", feather_px: float = 1.5, expand_px: float = 0.0,
+                 radius: int = 8, eps: float = 1e-3, temporal: str = "off",
+                 ema_weight: float = 0.5):
+        # Validates every value (InputError); temporal is run per person below.
+        self.spatial = MatteRefiner(refine=refine, feather_px=feather_px, expand_px=expand_px,
+                                    radius=radius, eps=eps)
+        TemporalStabilizer(temporal, ema_weight)
+        self.temporal, self.ema_weight = temporal, ema_weight
+        self._stab: dict[int, tuple[int, TemporalStabilizer]] = {}
+
+    @property
+    def simple(self) -> bool:
+        """True when the matte is :func:`~effects.matte.build_alpha`'s (no expand, guided or
+        temporal stabilisation)."""
+        r = self.spatial
+        return r.refine in ("none", "feather") and r.expand_px == 0 and self.temporal == "off"
+
+    def pad(self) -> int:
+        """Pixels around a mask's box that its refined matte can reach."""
+        r = self.spatial
+        soft = r.refine in ("feather", "guided") and r.feather_px > 0
+        reach = math.ceil(4.0 * r.feather_px) + 2 if soft else 0
+        if self.simple:
+            return reach
+        pad = math.ceil(max(r.expand_px, 0.0)) + 1 + reach
+        if r.refine == "guided":
+            # q is non-zero only within 2r of the source's support, and a box of 3r+1 keeps
+            # the reflected border out of every window that sees the support.
+            pad += 3 * r.radius + 2
+        return pad
+
+    def begin_frame(self, frame_index: int) -> None:
+        """Forget the stabilisers of persons not seen in the previous frame."""
+        self._stab = {k: v for k, v in self._stab.items() if v[0] == frame_index - 1}
+
+    def reset(self) -> None:
+        """Restart every person's temporal stabilisation (after a cut or a seek)."""
+        self._stab.clear()
+
+    def matte(self, track_id: int, mask: np.ndarray, frame: np.ndarray, frame_index: int
+              ) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
+        """``(box, matte)`` for one person: ``box`` = ``(x0, y0, x1, y1)`` end-exclusive in
+        frame pixels, ``matte`` (y1-y0, x1-x0) uint8 (255 = person) zero outside ``box``.
+
+        ``mask``: (H, W), non-zero = person; ``frame``: (H, W, 3) uint8 RGB (the guide).
+        None when the mask is empty.
+        """
+        h, w = mask.shape
+        box = mask_box(mask)
+        if box is None:
+            self._stab.pop(track_id, None)
+            return None
+        box = grow_box(box, self.pad(), (w, h))
+        x0, y0, x1, y1 = box
+        r = self.spatial
+        if self.simple:
+            return box, build_alpha([mask[y0:y1, x0:x1]], r.refine, r.feather_px)
+        hard = build_alpha([mask[y0:y1, x0:x1]], "none")
+        out = r(hard, frame[y0:y1, x0:x1])
+        if self.temporal == "off":
+            return box, out
+        last = self._stab.get(track_id)
+        stab = last[1] if last is not None and last[0] == frame_index - 1 else TemporalStabilizer(
+            self.temporal, self.ema_weight)
+        full = np.zeros((h, w), np.uint8)
+        full[y0:y1, x0:x1] = out
+        full = stab(full)
+        self._stab[track_id] = (frame_index, stab)
+        bx, by, bw, bh = cv2.boundingRect(full)
+        if bw:
+            box = (min(x0, bx), min(y0, by), max(x1, bx + bw), max(y1, by + bh))
+            x0, y0, x1, y1 = box
+        return box, np.ascontiguousarray(full[y0:y1, x0:x1])
+
+
 class StackRenderer(OutputSurface):
     """Renders frames of one size through an :class:`EffectStack` (see the module docstring).
 
@@ -158,6 +248,7 @@ class StackRenderer(OutputSurface):
         selected: Iterable[int] | None = None,
         refine: str = "none",
         feather_px: float = 1.5,
+        mattes: PersonMattes | None = None,
     ) -> RenderTarget:
         """Render one frame into an RGBA8 target of the output size (no readback).
 
@@ -165,7 +256,9 @@ class StackRenderer(OutputSurface):
         (H, W), any non-zero value is the person; ``None``: not layered).  ``selected``: the
         track ids drawn as person layers over the background (None: every person with a mask).
         ``background=None`` keeps the original frame.  ``refine``/``feather_px`` soften each
-        person's matte as :func:`effects.matte.build_alpha` does.
+        person's matte as :func:`effects.matte.build_alpha` does.  ``mattes``: the stream's
+        :class:`PersonMattes` (all matte controls, temporal state across frames); when given,
+        ``refine``/``feather_px`` are ignored.
         """
         if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
             raise ValueError(f"frame must be (H, W, 3) uint8 RGB, got {frame.shape} {frame.dtype}")
@@ -179,20 +272,22 @@ class StackRenderer(OutputSurface):
         self.history.add(frame_index, persons)
         concrete = stack.at(time)
         chosen = None if selected is None else set(selected)
-        pad = math.ceil(4.0 * feather_px) + 2 if refine == "feather" and feather_px > 0 else 0
+        if mattes is None:
+            mattes_ = PersonMattes(refine, feather_px)
+        else:
+            mattes_ = mattes
+        mattes_.begin_frame(frame_index)
 
         states: list[PersonState] = []
-        mattes: dict[int, np.ndarray] = {}
+        person_mattes: dict[int, np.ndarray] = {}
         for p in concrete.order(persons):
             box = None
             if p.mask is not None:
                 if p.mask.shape != (h, w):
                     raise ValueError(f"person {p.track_id}: mask {p.mask.shape} != frame {(h, w)}")
-                box = mask_box(p.mask)
-                if box is not None:
-                    box = grow_box(box, pad, (w, h))
-                    x0, y0, x1, y1 = box
-                    mattes[p.track_id] = build_alpha([p.mask[y0:y1, x0:x1]], refine, feather_px)
+                got = mattes_.matte(p.track_id, p.mask, frame, frame_index)
+                if got is not None:
+                    box, person_mattes[p.track_id] = got
             states.append(PersonState(p, depth_key(p), box))
         effects = {s.track_id: concrete.effects_for(s.track_id) for s in states}
         self._register_shader_dirs(e for v in effects.values() for e in v)
@@ -202,7 +297,7 @@ class StackRenderer(OutputSurface):
         fx = FxContext(res, canvas, frame_tex, frame_index, time, self.history, self.geometry)
         self._overlays(fx, states, effects, "behind")
         for i, s in enumerate(states):
-            matte = mattes.get(s.track_id)
+            matte = person_mattes.get(s.track_id)
             if matte is not None and (chosen is None or s.track_id in chosen):
                 self._draw_person(fx, s, matte, i, effects[s.track_id])
         self._overlays(fx, states, effects, "front")
@@ -226,6 +321,7 @@ class StackRenderer(OutputSurface):
         selected: Iterable[int] | None = None,
         refine: str = "none",
         feather_px: float = 1.5,
+        mattes: PersonMattes | None = None,
         out: np.ndarray | None = None,
     ) -> np.ndarray:
         """:meth:`render_to_target`, read back as (H, W, 3) uint8 RGB (into ``out`` if given)."""
@@ -239,6 +335,7 @@ class StackRenderer(OutputSurface):
             selected=selected,
             refine=refine,
             feather_px=feather_px,
+            mattes=mattes,
         )
         return self.read(target, out)
 

@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -25,7 +26,7 @@ import platformdirs
 from PySide6.QtCore import QObject, QSettings, QTimer, Signal
 from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox
 
-from editor_plugin.project import MatteSettings, Project
+from editor_plugin.project import Project
 from effects.backgrounds import Background
 from inference.errors import HumanfxError
 
@@ -87,7 +88,7 @@ class ProjectController(QObject):
             layers=cache.meta.source if cache is not None else base.layers,
             selected=tuple(sorted(w.state.selected)),
             background=w.state.background,
-            matte=MatteSettings(w.state.refine, base.matte.feather_px),
+            matte=dataclasses.replace(base.matte, refine=w.state.refine),
         )
 
     def mark_dirty(self) -> None:
