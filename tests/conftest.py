@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -15,3 +16,34 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     root = tmp_path_factory.mktemp("humanfx-cache")
     monkeypatch.setenv("HUMANFX_CACHE_DIR", str(root))
     return root
+
+
+@pytest.fixture(scope="module")
+def ctx():
+    """A real standalone OpenGL context (EGL; llvmpipe on CPU machines), one per test module."""
+    from effects.gl import create_context
+
+    c = create_context()
+    yield c
+    c.release()
+
+
+@pytest.fixture(scope="module")
+def clip_files(tmp_path_factory) -> tuple[Path, Path]:
+    """A small lossless synthetic clip (2 people, 12 frames, 96x64) and its ground truth."""
+    from editor_plugin.synth_io import write_synthetic_clip
+    from inference.synth import SynthConfig
+
+    cfg = SynthConfig(people=2, frames=12, width=96, height=64, seed=1)
+    return write_synthetic_clip(tmp_path_factory.mktemp("clip"), cfg, codec="ffv1")
+
+
+@pytest.fixture()
+def session(clip_files):
+    """A ClipSession on ``clip_files`` with its ground truth imported into this test's cache."""
+    from editor_plugin.session import ClipSession
+
+    clip, tracks = clip_files
+    s = ClipSession(clip)
+    s.import_tracks(tracks)
+    return s

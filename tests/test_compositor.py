@@ -7,7 +7,6 @@ from fractions import Fraction
 from pathlib import Path
 
 import cv2
-import moderngl
 import numpy as np
 import pytest
 
@@ -22,18 +21,10 @@ from effects.backgrounds import (
     parse_background,
 )
 from effects.compositor import Compositor
-from effects.gl import create_context
 from effects.matte import build_alpha
 from inference.errors import InputError
 
 T0 = Fraction(0)
-
-
-@pytest.fixture(scope="module")
-def ctx() -> moderngl.Context:
-    c = create_context()
-    yield c
-    c.release()
 
 
 def _frame(h: int, w: int, seed: int = 0) -> np.ndarray:

@@ -8,14 +8,12 @@ from fractions import Fraction
 from pathlib import Path
 
 import cv2
-import moderngl
 import numpy as np
 import pytest
 from scipy import ndimage
 
 from effects.anchors import PoseHistory
 from effects.backgrounds import SolidColor
-from effects.gl import create_context
 from effects.joints import GlowOrb, MotionTrail, Particles, Sticker, TextLabel
 from effects.stack import EffectStack, StackRenderer
 from inference.cache.layers import PersonLayer
@@ -25,13 +23,6 @@ from inference.tracks.model import COCO_KEYPOINTS
 H, W = 64, 96
 BG = (30, 20, 10)
 BLACK = SolidColor((0, 0, 0))
-
-
-@pytest.fixture(scope="module")
-def ctx() -> moderngl.Context:
-    c = create_context()
-    yield c
-    c.release()
 
 
 @pytest.fixture()

@@ -6,14 +6,12 @@ import math
 from fractions import Fraction
 
 import cv2
-import moderngl
 import numpy as np
 import pytest
 from scipy import ndimage
 
 from effects.backgrounds import BlurBackground, SolidColor
 from effects.compositor import Compositor
-from effects.gl import create_context
 from effects.matte import build_alpha
 from effects.person import ColorGrade, Glow, Outline, Spotlight
 from effects.stack import EffectStack, StackRenderer, depth_key
@@ -22,13 +20,6 @@ from inference.cache.layers import PersonLayer
 H, W = 64, 96
 T0 = Fraction(0)
 BG = (20, 40, 60)
-
-
-@pytest.fixture(scope="module")
-def ctx() -> moderngl.Context:
-    c = create_context()
-    yield c
-    c.release()
 
 
 @pytest.fixture()

@@ -18,29 +18,11 @@ from editor_plugin.cli import main
 from editor_plugin.media import Codec, VideoReader
 from editor_plugin.project import PROJECT_VERSION, UPGRADES, MatteSettings, Project
 from editor_plugin.render import FrameRange, RenderSpec, render, render_project
-from editor_plugin.session import ClipSession
-from editor_plugin.synth_io import write_synthetic_clip
 from effects.backgrounds import BlurBackground, SolidColor, parse_background
 from effects.keyframes import Keyframes
 from effects.registry import create
 from effects.stack import EffectStack
 from inference.errors import InputError
-from inference.synth import SynthConfig
-
-
-@pytest.fixture(scope="module")
-def clip_files(tmp_path_factory) -> tuple[Path, Path]:
-    out = tmp_path_factory.mktemp("clip")
-    cfg = SynthConfig(people=2, frames=12, width=96, height=64, seed=1)
-    return write_synthetic_clip(out, cfg, codec="ffv1")
-
-
-@pytest.fixture()
-def session(clip_files) -> ClipSession:
-    clip, tracks = clip_files
-    s = ClipSession(clip)
-    s.import_tracks(tracks)  # into this test's isolated cache
-    return s
 
 
 def _frames(path: Path) -> list[np.ndarray]:

@@ -19,30 +19,13 @@ from editor_plugin.media import Codec, VideoReader
 from editor_plugin.project import MatteSettings, Project
 from editor_plugin.render import RenderSpec, render, render_project
 from editor_plugin.session import ClipSession
-from editor_plugin.synth_io import write_synthetic_clip
 from effects.backgrounds import SolidColor
 from effects.matte import build_alpha
 from effects.refine import MatteRefiner, expand_matte
 from inference.errors import InputError
-from inference.synth import SynthConfig
 
 GREEN = SolidColor((0, 255, 0))
 PERSONS = (1, 2)
-
-
-@pytest.fixture(scope="module")
-def clip_files(tmp_path_factory) -> tuple[Path, Path]:
-    out = tmp_path_factory.mktemp("clip")
-    cfg = SynthConfig(people=2, frames=8, width=96, height=64, seed=1)
-    return write_synthetic_clip(out, cfg, codec="ffv1")
-
-
-@pytest.fixture()
-def session(clip_files) -> ClipSession:
-    clip, tracks = clip_files
-    s = ClipSession(clip)
-    s.import_tracks(tracks)  # into this test's isolated cache
-    return s
 
 
 def _frames(path: Path) -> list[np.ndarray]:
@@ -73,7 +56,7 @@ def test_expand_none_equals_numpy_dilated_composite(session, tmp_path):
                  "--background", "color:#00FF00", "--refine", "none", "--expand", "3",
                  "--codec", "ffv1", "--no-audio"]) == 0
     src, got, masks = _frames(session.path), _frames(out), _masks(session)
-    assert len(got) == len(src) == 8
+    assert len(got) == len(src) == 12
     grown = 0
     for i, (s, g) in enumerate(zip(src, got, strict=True)):
         hard = build_alpha(masks[i], "none", shape=s.shape[:2])
@@ -216,7 +199,7 @@ def test_cli_matte_flags(session, tmp_path, capsys):
                                refine="guided", feather_px=2.0, expand_px=-1.0,
                                temporal="median3", audio=False), want)
     fa, fb = _frames(out), _frames(want)
-    assert len(fa) == len(fb) == 8
+    assert len(fa) == len(fb) == 12
     assert all(np.array_equal(x, y) for x, y in zip(fa, fb, strict=True))
 
     # With a project, the flags override only the matte keys they name.

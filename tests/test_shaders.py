@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import moderngl
 import pytest
 
 from effects.gl import create_context
@@ -26,13 +25,6 @@ void main() {
 }
 #endif
 """
-
-
-@pytest.fixture(scope="module")
-def ctx() -> moderngl.Context:
-    c = create_context()
-    yield c
-    c.release()
 
 
 def _write(dir_: Path, name: str, text: str) -> Path:
