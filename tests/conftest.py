@@ -47,3 +47,30 @@ def session(clip_files):
     s = ClipSession(clip)
     s.import_tracks(tracks)
     return s
+
+
+@pytest.fixture(scope="module")
+def ui_clip(tmp_path_factory) -> tuple[Path, Path]:
+    """A small H.264 synthetic clip (2 people, 12 frames, 96x64) and its ground truth."""
+    from editor_plugin.synth_io import write_synthetic_clip
+    from inference.synth import SynthConfig
+
+    cfg = SynthConfig(people=2, frames=12, width=96, height=64, seed=1)
+    return write_synthetic_clip(tmp_path_factory.mktemp("ui-clip"), cfg)
+
+
+@pytest.fixture
+def window(qtbot, ui_clip):
+    """The app's main window, shown offscreen, on ``ui_clip`` with its ground truth imported."""
+    from ui.main_window import MainWindow
+
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.resize(700, 500)
+    w.show()
+    qtbot.waitExposed(w)
+    assert w.open_clip(ui_clip[0])
+    w.import_tracks(ui_clip[1])
+    qtbot.waitUntil(lambda: w.persons_panel.count() == 2, timeout=10_000)
+    yield w
+    w.close()

@@ -3,35 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLineEdit
 
-from editor_plugin.synth_io import write_synthetic_clip
 from inference.cache.layers import LayerCache
-from inference.synth import SynthConfig
 from ui.main_window import MainWindow
-
-CONFIG = SynthConfig(people=2, frames=12, width=96, height=64, seed=1)
-
-
-@pytest.fixture(scope="module")
-def clip(tmp_path_factory):
-    return write_synthetic_clip(tmp_path_factory.mktemp("clip"), CONFIG)
-
-
-@pytest.fixture
-def window(qtbot, clip):
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.resize(700, 500)
-    w.show()
-    qtbot.waitExposed(w)
-    assert w.open_clip(clip[0])
-    w.import_tracks(clip[1])
-    qtbot.waitUntil(lambda: w.persons_panel.count() == 2, timeout=10_000)
-    yield w
-    w.close()
 
 
 def _cache_state(w: MainWindow):
