@@ -49,13 +49,14 @@ def machine_line() -> str:
             f"measured {_dt.date.today().isoformat()}")
 
 
-def update_section(name: str, markdown: str) -> None:
-    """Replace (or append) the section ``name`` of docs/benchmarks.md with ``markdown``."""
+def update_section(name: str, markdown: str, doc: Path = DOC) -> None:
+    """Replace (or append) the section ``name`` of ``doc`` (docs/benchmarks.md) with
+    ``markdown``."""
     start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
     block = f"{start}\n{markdown.rstrip()}\n{end}"
-    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n\nFigures measured by the scripts in `benchmarks/`.\n"
+    text = doc.read_text() if doc.exists() else "# Benchmarks\n\nFigures measured by the scripts in `benchmarks/`.\n"
     pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
     text = pattern.sub(lambda _m: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
-    tmp = DOC.with_suffix(".md.tmp")
+    tmp = doc.with_suffix(".md.tmp")
     tmp.write_text(text)
-    tmp.replace(DOC)
+    tmp.replace(doc)

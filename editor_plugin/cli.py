@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from fractions import Fraction
 from pathlib import Path
 
@@ -51,6 +51,11 @@ class _Progress:
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
+
+
+def progress_bars(quiet: bool = False) -> Callable[[str], _Progress]:
+    """``desc -> progress(done, total)`` factory of tqdm bars on stderr (off when ``quiet``)."""
+    return lambda desc: _Progress(desc, disable=quiet)
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -174,6 +179,28 @@ def _matte_flags(args: argparse.Namespace) -> dict:
     return out
 
 
+def _person_background_flags(args: argparse.Namespace) -> dict:
+    """``--person-background`` (``person_backgrounds``: id -> background), ``--background-seam``
+    (``seam_px``) and ``--background-reach`` (``reach_px``) as given, checked (InputError)."""
+    from effects.partition import check_reach, check_seam, parse_person_background
+
+    out: dict = {}
+    for text in args.person_background or ():
+        tid, bg = parse_person_background(text)
+        if tid in out.setdefault("person_backgrounds", {}):
+            raise InputError(f"--person-background: person {tid} is given twice")
+        out["person_backgrounds"][tid] = bg
+    for flag, key, check in (("--background-seam", "seam", check_seam),
+                             ("--background-reach", "reach", check_reach)):
+        text = getattr(args, f"background_{key}")
+        if text is not None:
+            try:
+                out[f"{key}_px"] = check(float(text), flag)
+            except ValueError:
+                raise InputError(f"{flag} {text!r} is not a number of pixels") from None
+    return out
+
+
 def cmd_render(args: argparse.Namespace) -> int:
     import dataclasses
 
@@ -183,6 +210,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     from effects.backgrounds import parse_background
 
     matte_flags = _matte_flags(args)
+    bg_flags = _person_background_flags(args)
     session = ClipSession(args.clip)
     frames = FrameRange.parse(args.range) if args.range else FrameRange()
     bar = _Progress("render", disable=args.quiet)
@@ -202,6 +230,11 @@ def cmd_render(args: argparse.Namespace) -> int:
             changes["matte"] = dataclasses.replace(project.matte, **matte_flags)
         if args.layers is not None:
             changes["layers"] = args.layers
+        if "person_backgrounds" in bg_flags:
+            changes["backgrounds"] = {**dict(project.backgrounds), **bg_flags["person_backgrounds"]}
+        for key in ("seam_px", "reach_px"):
+            if key in bg_flags:
+                changes[f"background_{key}"] = bg_flags[key]
         project = project.replace(**changes)
         try:
             out = render_project(session, project, args.output, codec=Codec(args.codec),
@@ -222,7 +255,7 @@ def cmd_render(args: argparse.Namespace) -> int:
         audio=not args.no_audio,
         layers=args.layers,
         quality=args.quality,
-        **{"refine": "feather", **matte_flags},
+        **{"refine": "feather", **matte_flags, **bg_flags},
     )
     try:
         out = render(session, spec, args.output, progress=bar)
@@ -246,8 +279,12 @@ def cmd_export_tracks(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from editor_plugin.demo import run_demo
 
-    out = run_demo(Path(args.out), progress_factory=lambda d: _Progress(d, disable=args.quiet))
-    print(f"demo written to {out}")
+    result = run_demo(Path(args.out),
+                      progress_factory=progress_bars(args.quiet))
+    how = ("analyzed by the seed networks" if result.source == "seed"
+           else "ground-truth layers imported")
+    print(f"demo written to {result.out_dir} ({result.clip.name}, {how}); "
+          f"open it with `humanfx {result.clip}`")
     return 0
 
 
@@ -352,6 +389,14 @@ def build_parser() -> argparse.ArgumentParser:
                    "override its settings")
     s.add_argument("--person", type=_person_ids, help="ID or ID,ID (required without --project)")
     s.add_argument("--background", help="see 'backgrounds' below (required without --project)")
+    s.add_argument("--person-background", action="append", metavar="ID=BACKGROUND",
+                   help="a background of person ID's own, shown around them (nearest person "
+                   "wins, soft seam); BACKGROUND as below or 'original'; repeatable")
+    s.add_argument("--background-seam", metavar="PX",
+                   help="width of the blend between persons' backgrounds (default 24)")
+    s.add_argument("--background-reach", metavar="PX",
+                   help="show --background beyond PX pixels from every person (default: "
+                   "each pixel goes to its nearest person)")
     s.add_argument("--codec", default="h264", choices=["h264", "hevc", "prores4444", "ffv1", "png"])
     s.add_argument("--range", help="START:END frame range (END exclusive)")
     s.add_argument("--refine", metavar="none|feather|guided",
@@ -407,10 +452,14 @@ def build_parser() -> argparse.ArgumentParser:
     for module in (commands_export, commands_models, commands_tracks, commands_serve,
                    commands_batch):
         module.register(sub)
-    s = sub.add_parser("demo", help="synthesize a clip, layer it and render a background swap",
-                       description="Runs offline: writes a synthetic clip, imports its person "
-                       "layers and renders background swaps into --out.")
+    s = sub.add_parser("demo", help="synthesize a clip, analyze it with the seed networks and "
+                       "open it in the app (headless: render background swaps)",
+                       description="Runs offline: writes a synthetic clip, analyzes it with the "
+                       "seed's networks shipped in assets/weights, then opens the app on it "
+                       "when a display is available, else renders background swaps into --out.")
     s.add_argument("--out", default="humanfx-demo", help="output folder (humanfx-demo)")
+    s.add_argument("--no-app", action="store_true",
+                   help="do not open the app; render background swaps instead")
     s.set_defaults(func=cmd_demo)
     return p
 

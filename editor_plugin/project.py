@@ -5,12 +5,13 @@ A project is a JSON document (see ``docs/project-format.md``)::
     {"format": "humanfx-project", "version": 1,
      "clip": {"path": "clip.mp4", "content_hash": "ab12..."},
      "layers": null, "selected": [1, 2], "background": "blur:25",
+     "backgrounds": {"2": "color:#00ff00"},  # optional, + background_seam_px/_reach_px
      "matte": {"refine": "feather", "feather_px": 1.5},  # + optional matte keys
      "effects": {"everyone": [EFFECT, ...], "persons": {"1": [EFFECT, ...]}},
      "depth_override": {"2": 310.0}}
 
 ``EFFECT`` is :meth:`Effect.to_dict <effects.model.Effect.to_dict>` (keyframes included).
-Relative paths (the clip, an ``image:``/``video:`` background) are relative to the project
+Relative paths (the clip, ``image:``/``video:`` backgrounds) are relative to the project
 file's folder; in memory they are absolute.  Older versions are upgraded on load through
 :data:`UPGRADES`; every problem raises :class:`~inference.errors.InputError` naming the file
 and the JSON path of the bad element (``$.effects.persons["2"][0]``).
@@ -38,6 +39,7 @@ from effects.backgrounds import (
 )
 from effects.backgrounds_extra import TiledImageBackground
 from effects.model import Effect
+from effects.partition import DEFAULT_SEAM_PX, check_reach, check_seam
 from effects.refine import REFINE_MODES, TEMPORAL_MODES
 from effects.registry import effect_from_dict
 from effects.stack import EffectStack
@@ -62,8 +64,8 @@ GUIDED_EPS_RANGE = (1e-8, 1.0)
 #: optional (left out when at their defaults, so such files still load in older readers).
 _MATTE_KEYS = ("refine", "feather_px", "expand_px", "guided_radius", "guided_eps", "temporal")
 
-_TOP_KEYS = ("format", "version", "clip", "layers", "selected", "background", "matte", "effects",
-             "depth_override")
+_TOP_KEYS = ("format", "version", "clip", "layers", "selected", "background", "backgrounds",
+             "background_seam_px", "background_reach_px", "matte", "effects", "depth_override")
 
 
 # -- errors and JSON paths ----------------------------------------------------------------------
@@ -234,7 +236,10 @@ class Project:
     checked).  ``layers``: layer-cache source name (None: the newest).  ``selected``: the
     persons drawn over ``background`` (None: every person with a mask).  ``background``: what
     replaces the rest of the frame (None: the original frame, for effects only).  ``stack``:
-    the effects and depth overrides.
+    the effects and depth overrides.  ``backgrounds``: selected persons' own backgrounds
+    (sorted ``(id, background or None)`` pairs; a mapping is accepted), laid out around them
+    by :class:`effects.partition.PersonBackgrounds` with ``background_seam_px`` and
+    ``background_reach_px``.
     """
 
     clip: Path
@@ -244,6 +249,14 @@ class Project:
     background: Background | VideoBackgroundSpec | None = None
     matte: MatteSettings = field(default_factory=MatteSettings)
     stack: EffectStack = field(default_factory=EffectStack)
+    backgrounds: tuple[tuple[int, Background | VideoBackgroundSpec | None], ...] = ()
+    background_seam_px: float = DEFAULT_SEAM_PX
+    background_reach_px: float | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "backgrounds", tuple(sorted(dict(self.backgrounds).items())))
+        object.__setattr__(self, "background_seam_px", check_seam(self.background_seam_px))
+        object.__setattr__(self, "background_reach_px", check_reach(self.background_reach_px))
 
     def replace(self, **changes: Any) -> Project:
         return dataclasses.replace(self, **changes)
@@ -252,6 +265,14 @@ class Project:
     def to_dict(self, base_dir: Path | None = None) -> dict[str, Any]:
         """The version-1 document; paths relative to ``base_dir`` when given and possible."""
         depth = dict(self.stack.depth_override)
+        extra: dict[str, Any] = {}  # added within version 1: only when not at their defaults
+        if self.backgrounds:
+            extra["backgrounds"] = {str(k): _background_spec(v, base_dir)
+                                    for k, v in self.backgrounds}
+        if self.background_seam_px != DEFAULT_SEAM_PX:
+            extra["background_seam_px"] = self.background_seam_px
+        if self.background_reach_px is not None:
+            extra["background_reach_px"] = self.background_reach_px
         return {
             "format": PROJECT_FORMAT,
             "version": PROJECT_VERSION,
@@ -259,6 +280,7 @@ class Project:
             "layers": self.layers,
             "selected": None if self.selected is None else list(self.selected),
             "background": _background_spec(self.background, base_dir),
+            **extra,
             "matte": self.matte.to_dict(),
             "effects": {
                 "everyone": [e.to_dict() for e in self.stack.everyone],
@@ -287,6 +309,7 @@ class Project:
             ctx.track_id(v, _key("$.selected", i))
             for i, v in enumerate(ctx.lst(selected_raw, "$.selected")))
         background = _parse_background(data.get("background"), ctx)
+        backgrounds = _parse_backgrounds(data, selected, ctx)
         matte = _parse_matte(data.get("matte", {}), ctx)
         everyone, persons = _parse_effects(data.get("effects", {}), ctx)
         depth: dict[int, float] = {}
@@ -297,7 +320,7 @@ class Project:
                 depth[ctx.track_id(k, where)] = ctx.number(v, where, -1e9, 1e9)
         return cls(clip=clip, content_hash=content_hash, layers=layers, selected=selected,
                    background=background, matte=matte,
-                   stack=EffectStack(persons, everyone, depth))
+                   stack=EffectStack(persons, everyone, depth), **backgrounds)
 
     # -- files ---------------------------------------------------------------------------------
     @classmethod
@@ -352,18 +375,42 @@ def _parse_clip(raw: Any, ctx: _Ctx) -> tuple[Path, str | None]:
     return _abs(Path(p), ctx.base_dir), h
 
 
-def _parse_background(raw: Any, ctx: _Ctx) -> Background | VideoBackgroundSpec | None:
+def _parse_background(raw: Any, ctx: _Ctx, where: str = "$.background"
+                      ) -> Background | VideoBackgroundSpec | None:
     if raw is None:
         return None
     if not isinstance(raw, str):
-        raise ctx.error("$.background", f"must be a background spec string, got {_show(raw)}")
+        raise ctx.error(where, f"must be a background spec string or null, got {_show(raw)}")
     try:
         bg = parse_background(raw)
     except InputError as exc:
-        raise ctx.error("$.background", exc.message, hint=exc.hint) from None
+        raise ctx.error(where, exc.message, hint=exc.hint) from None
     if isinstance(bg, _PATH_BACKGROUNDS):
         bg = dataclasses.replace(bg, path=_abs(bg.path, ctx.base_dir))
     return bg
+
+
+def _parse_backgrounds(data: dict[str, Any], selected: tuple[int, ...] | None,
+                       ctx: _Ctx) -> dict[str, Any]:
+    """``$.backgrounds`` (persons' own, each selected), ``$.background_seam_px`` and
+    ``$.background_reach_px`` as :class:`Project` keyword arguments."""
+    own: dict[int, Background | VideoBackgroundSpec | None] = {}
+    raw = data.get("backgrounds")
+    for k, v in (ctx.obj(raw, "$.backgrounds") if raw is not None else {}).items():
+        where = _key("$.backgrounds", k)
+        tid = ctx.track_id(k, where)
+        if selected is not None and tid not in selected:
+            raise ctx.error(where, f"person {tid} is not selected",
+                            hint=f"add {tid} to $.selected, or remove its background")
+        own[tid] = _parse_background(v, ctx, where)
+    out: dict[str, Any] = {"backgrounds": own}
+    for key, check in (("background_seam_px", check_seam), ("background_reach_px", check_reach)):
+        if key in data:
+            try:
+                out[key] = check(data[key])
+            except InputError as exc:
+                raise ctx.error(_key("$", key), exc.message, hint=exc.hint) from None
+    return out
 
 
 def _parse_matte(raw: Any, ctx: _Ctx) -> MatteSettings:

@@ -2,7 +2,9 @@
 
 :func:`render` swaps the background behind persons (a :class:`RenderSpec`);
 :func:`render_project` renders a :class:`~editor_plugin.project.Project` -- background, matte
-and effect stack -- through :class:`~effects.stack.StackRenderer`.
+and effect stack -- through :class:`~effects.stack.StackRenderer`.  Both take backgrounds per
+person too (:class:`effects.partition.PersonBackgrounds`: each person's own background around
+them, the default elsewhere, from the persons' cached masks).
 
 Streaming: frames are decoded on one thread, composited on the calling thread (which owns the
 GL context and the SQLite connection) and encoded on another, each a few frames apart, so memory
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -29,6 +31,13 @@ from effects.backgrounds import Background, VideoBackground, VideoBackgroundSpec
 from effects.compositor import Compositor
 from effects.gl import create_context
 from effects.matte import build_alpha
+from effects.partition import (
+    DEFAULT_SEAM_PX,
+    OriginalFrame,
+    PersonBackgrounds,
+    check_reach,
+    check_seam,
+)
 from effects.refine import MatteRefiner
 from effects.stack import PersonMattes, StackRenderer
 from inference.cache.layers import LayerCache
@@ -79,6 +88,12 @@ class RenderSpec:
     temporal is :func:`effects.matte.build_alpha` exactly; otherwise the refinement runs on
     the union's box grown by the controls' reach (:class:`effects.stack.PersonMattes`), which
     equals :meth:`matte_refiner` on the whole frame to within one 8-bit level.
+
+    Backgrounds per person (:mod:`effects.partition`): ``person_backgrounds`` maps some of
+    ``persons`` to a background of their own (``None``: the original frame), shown around
+    them instead of ``background``; ``seam_px`` is the blend width between neighbouring
+    persons' backgrounds and ``reach_px`` (None: unlimited) how far a person's own background
+    reaches.  A mapping is stored as sorted ``(id, background)`` pairs.
     """
 
     persons: tuple[int, ...]
@@ -94,9 +109,22 @@ class RenderSpec:
     guided_radius: int = 8
     guided_eps: float = 1e-3
     temporal: str = "off"
+    person_backgrounds: tuple[tuple[int, Background | VideoBackgroundSpec | None], ...] = ()
+    seam_px: float = DEFAULT_SEAM_PX
+    reach_px: float | None = None
 
     def __post_init__(self) -> None:
         self.matte_refiner()  # validates the matte controls (InputError)
+        pb = self.person_backgrounds
+        pairs = tuple(sorted(dict(pb).items()))
+        object.__setattr__(self, "person_backgrounds", pairs)
+        for tid, _ in pairs:
+            if tid not in self.persons:
+                raise InputError(f"person {tid} has a background of their own but is not "
+                                 f"selected", hint=f"add {tid} to --person, or drop its "
+                                 "--person-background")
+        object.__setattr__(self, "seam_px", check_seam(self.seam_px))
+        object.__setattr__(self, "reach_px", check_reach(self.reach_px))
 
     def matte_refiner(self) -> MatteRefiner:
         """A new :class:`~effects.refine.MatteRefiner` (fresh temporal state): what
@@ -158,11 +186,11 @@ def _stream(session: ClipSession, out: str | Path, *, layers: str | None, frames
         if audio and info.has_audio:
             end = times[stop] if stop < len(times) else None
             audio_spec = AudioSpec(source=info.path, start=t0, end=end)
-        writer = VideoWriter(out, codec=codec, width=info.width, height=info.height,
-                             fps=info.fps, time_base=info.time_base, audio=audio_spec,
-                             quality=quality)
-        with writer, BackgroundSink(lambda item: writer.write(item[0], time=item[1]),
-                                    depth=3, name="encode") as sink:
+        with VideoWriter(out, codec=codec, width=info.width, height=info.height,
+                         fps=info.fps, time_base=info.time_base, audio=audio_spec,
+                         quality=quality) as writer, \
+                BackgroundSink(lambda item: writer.write(item[0], time=item[1]),
+                               depth=3, name="encode") as sink:
             decoded = prefetch(reader.iter_frames(start, stop), depth=3, name="decode")
             for done, frame in enumerate(decoded, 1):
                 if cancel is not None and cancel.is_set():
@@ -183,6 +211,30 @@ def _open_background(background: Background | VideoBackgroundSpec | None
     return background, None
 
 
+def open_backgrounds(default: Background | VideoBackgroundSpec | None,
+                     per_person: Mapping[int, Background | VideoBackgroundSpec | None]
+                     | None = None,
+                     *, seam_px: float = DEFAULT_SEAM_PX, reach_px: float | None = None
+                     ) -> tuple[PersonBackgrounds, list[LoopingVideo]]:
+    """The renderable :class:`~effects.partition.PersonBackgrounds` of a render, and the video
+    decoders it opened (one per ``video:`` background; close them after the render)."""
+    loopings: list[LoopingVideo] = []
+    try:
+        opened: dict[int | None, Background | None] = {}
+        for key, spec in ((None, default), *sorted((per_person or {}).items())):
+            bg, looping = _open_background(spec)
+            if looping is not None:
+                loopings.append(looping)
+            opened[key] = bg
+        default_bg = opened.pop(None)
+        return PersonBackgrounds(default_bg, opened, seam_px=seam_px,  # type: ignore[arg-type]
+                                 reach_px=reach_px), loopings
+    except BaseException:
+        for looping in loopings:
+            looping.close()
+        raise
+
+
 def render(session: ClipSession, spec: RenderSpec, out: str | Path, *,
            progress: ProgressFn | None = None,
            cancel: threading.Event | None = None) -> Path:
@@ -197,8 +249,8 @@ def render(session: ClipSession, spec: RenderSpec, out: str | Path, *,
     session.check_persons(list(spec.persons), spec.layers)
     spec.frames.resolve(info.frame_count)
     selected = set(spec.persons)
-    background, looping = _open_background(spec.background)
-    assert background is not None
+    backgrounds, loopings = open_backgrounds(spec.background, dict(spec.person_backgrounds),
+                                             seam_px=spec.seam_px, reach_px=spec.reach_px)
 
     ctx = create_context()
     compositor = Compositor(ctx, info.width, info.height)
@@ -211,8 +263,11 @@ def render(session: ClipSession, spec: RenderSpec, out: str | Path, *,
         plain = spec.plain_matte
 
         def draw(frame: VideoFrame, cache: LayerCache) -> np.ndarray:
-            masks = [p.mask for p in cache.frame(frame.index, tracks=selected)
-                     if p.mask is not None]
+            layered = [p for p in cache.frame(frame.index, tracks=selected) if p.mask is not None]
+            masks = [p.mask for p in layered]
+            background = backgrounds.for_frame({p.track_id: p.mask for p in layered})
+            if background is None:
+                background = OriginalFrame()
             shape = frame.image.shape[:2]
             if plain:
                 alpha = build_alpha(masks, refine=spec.refine, feather_px=spec.feather_px,
@@ -235,7 +290,7 @@ def render(session: ClipSession, spec: RenderSpec, out: str | Path, *,
     finally:
         compositor.release()
         ctx.release()
-        if looping is not None:
+        for looping in loopings:
             looping.close()
 
 
@@ -253,6 +308,8 @@ def render_project(session: ClipSession, project: Project, out: str | Path, *,
     must be in the clip; its ``content_hash``, when set, must match the session's clip.
     The project's matte settings are applied to each person's matte separately
     (:class:`~effects.stack.PersonMattes`: per-person temporal state, keyed by track id).
+    The project's ``backgrounds`` (persons' own) are laid out around the drawn persons' cached
+    masks (:meth:`effects.partition.PersonBackgrounds.for_frame`); they must be selected.
     """
     info = session.info
     frames = frames if frames is not None else FrameRange()
@@ -263,11 +320,19 @@ def render_project(session: ClipSession, project: Project, out: str | Path, *,
     if project.background is not None and project.selected is not None and not project.selected:
         raise InputError("no person selected", hint="set the project's selected persons "
                          "or pass --person ID (see `humanfx persons CLIP`)")
-    ids = list(project.selected or ()) + [k for k, _ in project.stack.per_person]
+    for tid, _ in project.backgrounds:
+        if project.selected is not None and tid not in project.selected:
+            raise InputError(f"person {tid} has a background of their own but is not selected",
+                             hint=f"select person {tid}, or remove its background")
+    ids = (list(project.selected or ()) + [k for k, _ in project.stack.per_person]
+           + [k for k, _ in project.backgrounds])
     if ids:
         session.check_persons(sorted(set(ids)), project.layers)
     frames.resolve(info.frame_count)
-    background, looping = _open_background(project.background)
+    backgrounds, loopings = open_backgrounds(project.background, dict(project.backgrounds),
+                                             seam_px=project.background_seam_px,
+                                             reach_px=project.background_reach_px)
+    chosen = None if project.selected is None else set(project.selected)
     stack = project.stack
     matte = project.matte
 
@@ -283,7 +348,11 @@ def render_project(session: ClipSession, project: Project, out: str | Path, *,
                               matte.guided_radius, matte.guided_eps, matte.temporal)
 
         def draw(frame: VideoFrame, cache: LayerCache) -> np.ndarray:
-            return renderer.render(frame.image, cache.frame(frame.index), stack,
+            persons = cache.frame(frame.index)
+            background = backgrounds.for_frame({
+                p.track_id: p.mask for p in persons
+                if p.mask is not None and (chosen is None or p.track_id in chosen)})
+            return renderer.render(frame.image, persons, stack,
                                    frame_index=frame.index, time=frame.time,
                                    background=background, selected=project.selected,
                                    mattes=mattes)
@@ -297,5 +366,5 @@ def render_project(session: ClipSession, project: Project, out: str | Path, *,
         for r in renderers:
             r.release()
         ctx.release()
-        if looping is not None:
+        for looping in loopings:
             looping.close()

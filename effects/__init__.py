@@ -24,6 +24,7 @@ from effects.gl import create_context
 from effects.keyframes import Keyframe, Keyframes
 from effects.matte import build_alpha
 from effects.model import Effect, OverlayEffect, Param, PersonModifier, describe
+from effects.partition import PersonBackgrounds
 from effects.refine import MatteRefiner, TemporalStabilizer, guided_filter
 from effects.registry import EffectRegistry, get_effect, list_effects
 from effects.registry import create as create_effect
@@ -47,6 +48,7 @@ __all__ = [
     "MatteRefiner",
     "OverlayEffect",
     "Param",
+    "PersonBackgrounds",
     "PersonModifier",
     "PixelateBackground",
     "PoseHistory",

@@ -203,6 +203,7 @@ class RenderResources:
         self._targets: dict[str, tuple[tuple, RenderTarget]] = {}
         self._slots: dict[str, TextureSlot] = {}
         self._vaos: dict[int, tuple[moderngl.Program, moderngl.VertexArray]] = {}
+        self._children: dict[str, RenderResources] = {}
         #: Free-form per-key state (e.g. which image is currently uploaded), cleared on release.
         self.state: dict[str, object] = {}
 
@@ -233,6 +234,15 @@ class RenderResources:
             s = self._slots[key] = TextureSlot(self.ctx, linear=linear)
         return s
 
+    def child(self, key: str) -> RenderResources:
+        """Nested resources ``key`` of the same size and shader library, kept between frames
+        and released with these: for a background drawn inside another (several backgrounds in
+        one frame, see :mod:`effects.partition`), so their targets and uploads do not collide."""
+        c = self._children.get(key)
+        if c is None:
+            c = self._children[key] = RenderResources(self.ctx, self.shaders, self.size)
+        return c
+
     def fullscreen(self, program: moderngl.Program) -> moderngl.VertexArray:
         """A cached buffer-less vertex array for ``program`` (see :func:`fullscreen_vao`)."""
         hit = self._vaos.get(id(program))
@@ -252,7 +262,10 @@ class RenderResources:
             vao.release()
         self._targets.clear()
         self._slots.clear()
+        for c in self._children.values():
+            c.release()
         self._vaos.clear()
+        self._children.clear()
         self.state.clear()
 
 
@@ -266,7 +279,7 @@ class OutputSurface:
 
     def __init__(self, ctx: moderngl.Context, width: int, height: int,
                  shaders: ShaderLibrary | None = None):
-        from effects.shaders import ShaderLibrary  # noqa: PLC0415 - shaders imports this module
+        from effects.shaders import ShaderLibrary
 
         self.ctx = ctx
         self.shaders = shaders if shaders is not None else ShaderLibrary(ctx)

@@ -6,9 +6,8 @@ selected person), 0 shows the background, values between blend linearly.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import math
+from collections.abc import Sequence
 
 import cv2
 import numpy as np

@@ -36,3 +36,19 @@ def test_console_script_runs_headless_commands(tmp_path):
                             "main(['persons', 'nope.mp4']); print('PySide6' in sys.modules)"],
                            capture_output=True, text=True, timeout=120, check=False)
     assert probe.stdout.strip() == "False", probe.stderr
+
+
+def test_display_detection(monkeypatch):
+    from ui.launcher import has_display
+
+    monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
+    assert not has_display()
+    monkeypatch.setenv("QT_QPA_PLATFORM", "xcb")
+    assert has_display()
+    monkeypatch.delenv("QT_QPA_PLATFORM")
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    assert not has_display()
+    monkeypatch.setenv("DISPLAY", ":0")
+    assert has_display()

@@ -1,13 +1,17 @@
 """The export dialog: codec, frame range, audio and output file; renders on a worker thread.
 
-The render is :func:`editor_plugin.render.render` with the window's selection and background,
-run by a :class:`~ui.workers.Job`: a progress bar follows it, Cancel sets the job's
+The render is :func:`editor_plugin.render.render` with the window's selection, background and
+matte -- or, when the edit has effects or persons' own backgrounds,
+:func:`editor_plugin.render.render_project` of the window's project (background, persons' own
+backgrounds, matte and effect stack; what the viewer shows then, :mod:`ui.preview`) -- run by
+a :class:`~ui.workers.Job`: a progress bar follows it, Cancel sets the job's
 ``threading.Event`` (the render then removes its partial output), and the UI thread never
 waits for it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from PySide6.QtWidgets import (
@@ -28,7 +32,8 @@ from PySide6.QtWidgets import (
 )
 
 from editor_plugin.media import Codec
-from editor_plugin.render import FrameRange, RenderSpec, render
+from editor_plugin.project import Project
+from editor_plugin.render import FrameRange, RenderSpec, render, render_project
 from editor_plugin.session import ClipSession
 from effects.backgrounds import Background
 from ui.workers import Job
@@ -46,19 +51,25 @@ CODECS: tuple[tuple[str, Codec, str], ...] = (
 class ExportDialog(QDialog):
     """Export ``session``'s clip with ``background`` behind ``persons``.
 
+    ``project``: the window's project; its matte settings are used, and when it has effects
+    or persons' own backgrounds (:attr:`renders_project`) the export renders the whole
+    project (``background`` may then be None: the original frame where no one's own shows).
+
     State for callers and tests: :attr:`job` (the running or last job), :attr:`output` (the
     written path after success), :attr:`error` (the one-line message after a failure or a
     cancel).
     """
 
     def __init__(self, session: ClipSession, persons: tuple[int, ...],
-                 background: Background, *, refine: str = "feather", parent: QWidget | None = None):
+                 background: Background | None, *, refine: str = "feather",
+                 parent: QWidget | None = None, project: Project | None = None):
         super().__init__(parent)
         self.setWindowTitle("Export")
         self.session = session
         self.persons = persons
         self.background = background
         self.refine = refine
+        self.project = project
         self.job: Job | None = None
         self.output: Path | None = None
         self.error: str | None = None
@@ -89,7 +100,13 @@ class ExportDialog(QDialog):
         self.progress = QProgressBar()
         self.progress.setRange(0, 100)
         self.progress.setValue(0)
-        self.status = QLabel(f"{len(persons)} person(s), background {background.spec}")
+        n_fx = len(project.stack.everyone) + sum(len(v) for _, v in project.stack.per_person) \
+            if project is not None else 0
+        n_own = len(project.backgrounds) if project is not None else 0
+        self.status = QLabel(f"{len(persons)} person(s), background "
+                             f"{background.spec if background is not None else 'none'}"
+                             + (f", {n_own} person(s) with their own" if n_own else "")
+                             + (f", {n_fx} effect(s)" if n_fx else ""))
         self.status.setWordWrap(True)
 
         form = QFormLayout()
@@ -115,12 +132,30 @@ class ExportDialog(QDialog):
     def set_codec(self, codec: Codec) -> None:
         self.codec.setCurrentIndex([c for _, c, _ in CODECS].index(codec))
 
+    @property
+    def uses_effects(self) -> bool:
+        """Whether the export renders the project's effect stack (render_project)."""
+        p = self.project
+        return p is not None and (bool(p.stack.everyone) or any(v for _, v in p.stack.per_person))
+
+    @property
+    def renders_project(self) -> bool:
+        """Whether the export is :func:`render_project` of the project (it has effects or
+        persons' own backgrounds) rather than :func:`render` of :meth:`spec`."""
+        return self.uses_effects or (self.project is not None and bool(self.project.backgrounds))
+
     def spec(self) -> RenderSpec:
-        """The render as set in the dialog."""
+        """The render as set in the dialog (without effects)."""
         _, codec, _ = CODECS[self.codec.currentIndex()]
+        if self.background is None:
+            raise ValueError("a render without effects needs a background")
+        matte: dict[str, object] = {"refine": self.refine}
+        if self.project is not None:
+            # MatteSettings' fields are RenderSpec's matte fields, by name.
+            matte = dataclasses.asdict(self.project.matte)
         return RenderSpec(persons=self.persons, background=self.background, codec=codec,
                           frames=FrameRange(self.start.value(), self.stop.value()),
-                          refine=self.refine, audio=self.audio.isChecked())
+                          audio=self.audio.isChecked(), **matte)
 
     def _codec_changed(self, index: int) -> None:
         _, _, suffix = CODECS[index]
@@ -141,15 +176,27 @@ class ExportDialog(QDialog):
     # -- running --------------------------------------------------------------------------------
     def start_export(self) -> Job:
         """Start rendering on a worker thread; returns the job."""
-        spec = self.spec()
         out = Path(self.path.text()).expanduser()
         session = self.session
+        if self.renders_project:
+            assert self.project is not None
+            project, (_, codec, _) = self.project, CODECS[self.codec.currentIndex()]
+            frames = FrameRange(self.start.value(), self.stop.value())
+            audio = self.audio.isChecked()
+
+            def run(progress, cancel):
+                return render_project(session, project, out, codec=codec, frames=frames,
+                                      audio=audio, progress=progress, cancel=cancel)
+        else:
+            spec = self.spec()
+
+            def run(progress, cancel):
+                return render(session, spec, out, progress=progress, cancel=cancel)
         self.output = None
         self.error = None
         self.progress.setValue(0)
         self.status.setText(f"Exporting to {out}…")
-        self.job = Job(lambda progress, cancel: render(session, spec, out, progress=progress,
-                                                       cancel=cancel), name="export", parent=self)
+        self.job = Job(run, name="export", parent=self)
         self.job.progressed.connect(self._on_progress)
         self.job.succeeded.connect(self._on_done)
         self.job.failed.connect(self._on_failed)

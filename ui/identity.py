@@ -8,6 +8,12 @@ edit never reaches the stack), the command's first ``redo()`` is a no-op, and la
 ``undo()``/``redo()`` calls :meth:`TrackEditor.undo` / :meth:`TrackEditor.redo` once per
 cache edit the command made (a merge of three persons is two cache edits, one command).
 
+What the edit refers to by track id (effects per person, depth overrides, persons' own
+backgrounds: :class:`~ui.person_refs.PersonRefs`) follows in the same step: after a merge it
+moves to the merge's target, after a delete it is dropped (:func:`~ui.person_refs.carry_refs`,
+each change logged as a warning), and undo/redo put back the refs from before/after, so
+saving or exporting after an identity edit never names a person the clip no longer has.
+
 Track ids are the cache's ids; frames are 0-based frame indices of the clip.
 """
 
@@ -22,6 +28,7 @@ from PySide6.QtGui import QUndoCommand
 from inference.cache.edits import TrackEditor
 from inference.cache.layers import LayerCache
 from inference.errors import HumanfxError
+from ui.person_refs import PersonRefs, carry_refs, refs_of
 
 log = logging.getLogger(__name__)
 
@@ -69,32 +76,41 @@ class EditCommand(QUndoCommand):
 
     ``refresh()`` is called after every undo/redo (reload layers, list, timeline, viewer);
     ``on_error(message)`` when the cache refuses (its persons were rewritten since).
+    ``refs``: the window's :class:`~ui.person_refs.PersonRefs` before and after the edit
+    (None: unchanged), put back by ``apply_refs`` after the cache's undo / redo.
     """
 
     def __init__(self, text: str, edits: CacheEdits, count: int,
-                 refresh: Callable[[], None], on_error: Callable[[str], None]):
+                 refresh: Callable[[], None], on_error: Callable[[str], None],
+                 refs: tuple[PersonRefs, PersonRefs] | None = None,
+                 apply_refs: Callable[[PersonRefs], None] | None = None):
         super().__init__(text)
         self.edits = edits
         self.count = count
+        self.refs = refs
         self._refresh = refresh
         self._on_error = on_error
+        self._apply_refs = apply_refs
         self._first = True
 
     def redo(self) -> None:
         if self._first:  # the edit was made before the push
             self._first = False
             return
-        self._run(self.edits.redo)
+        self._run(self.edits.redo, 1)
 
     def undo(self) -> None:
-        self._run(self.edits.undo)
+        self._run(self.edits.undo, 0)
 
-    def _run(self, fn: Callable[[int], None]) -> None:
+    def _run(self, fn: Callable[[int], None], side: int) -> None:
         try:
             fn(self.count)
         except HumanfxError as err:
             self.setObsolete(True)
             self._on_error(str(err))
+        else:
+            if self.refs is not None and self._apply_refs is not None:
+                self._apply_refs(self.refs[side])
         self._refresh()
 
 
@@ -107,13 +123,15 @@ def merge_ops(ids: list[int]) -> list[Callable[[TrackEditor], object]]:
 class IdentityEditing:
     """The main window's identity edits (a mixin of :class:`~ui.main_window.MainWindow`,
     which provides ``preview``, ``state``, ``current``, ``undo_stack``, ``persons_panel``,
-    ``set_selected``, ``show_error``, ``show_frame``, ``statusBar`` and ``_reload_persons``).
+    ``effects``, ``backgrounds``, ``projects``, ``set_selected``, ``show_error``,
+    ``show_frame``, ``statusBar`` and ``_reload_persons``).
     Each edit acts on the selected persons and, for split and swap, the current frame."""
 
-    def edit_persons(self, text: str, ops: list[Callable[[TrackEditor], object]]
-                     ) -> list[object] | None:
+    def edit_persons(self, text: str, ops: list[Callable[[TrackEditor], object]],
+                     carry: dict[int, int] | None = None) -> list[object] | None:
         """Make ``ops`` on the clip's layer cache as one undoable step named ``text``; their
-        results, or None (error shown) when the cache refused."""
+        results, or None (error shown) when the cache refused.  ``carry``: gone id -> the id
+        it became (a merge), for what the edit refers to by id (:func:`carry_refs`)."""
         if self.preview is None or self.preview.cache is None:
             self.show_error("no person layers to edit (import tracks or analyse the clip first)")
             return None
@@ -123,11 +141,30 @@ class IdentityEditing:
         except HumanfxError as err:
             self.show_error(str(err))
             return None
+        before = refs_of(self.state)
+        with LayerCache.open(edits.path) as cache:
+            known = set(cache.track_ids())
+        after, notes = carry_refs(before, known, carry)
+        for note in notes:
+            log.warning("%s: %s", text, note)
+        refs = None
+        if after != before:
+            refs = (before, after)
+            self.apply_refs(after)
         self.undo_stack.push(EditCommand(text, edits, len(ops), self.refresh_persons,
-                                         self.show_error))
+                                         self.show_error, refs, self.apply_refs))
         self.refresh_persons()
         self.statusBar().showMessage(text)
         return results
+
+    def apply_refs(self, refs: PersonRefs) -> None:
+        """Put ``refs`` (effects per person, depth overrides, own backgrounds) in the state
+        and the panels (the caller refreshes the viewer)."""
+        self.state.stack = refs.stack
+        self.state.person_backgrounds = refs.backgrounds
+        self.effects.sync()
+        self.backgrounds.sync()
+        self.projects.mark_dirty()
 
     def refresh_persons(self) -> None:
         """Re-read the layers after an edit: list, lanes, selection and the viewer."""
@@ -165,7 +202,8 @@ class IdentityEditing:
         ids = self._need(-2, "merge")
         if ids is None:
             return False
-        done = self.edit_persons(f"Merge persons {', '.join(map(str, ids))}", merge_ops(ids))
+        done = self.edit_persons(f"Merge persons {', '.join(map(str, ids))}", merge_ops(ids),
+                                 carry={b: ids[0] for b in ids[1:]})
         if done is not None:
             self.set_selected({ids[0]})
         return done is not None

@@ -1,4 +1,4 @@
-"""The main window: viewer, timeline, person list and background panel around one clip.
+"""The main window: viewer, timeline, person list, background, effects and matte panels.
 
 Everything the window does goes through ``editor_plugin`` (:class:`ClipSession`,
 :func:`~editor_plugin.render.render`) and the preview (:class:`~ui.preview.PreviewRenderer`).
@@ -7,8 +7,12 @@ Errors are shown in a non-modal message box (``QMessageBox.open``) and kept in
 
 Identity edits (rename, merge, split, swap, delete) go through
 :class:`~inference.cache.edits.TrackEditor` and onto :attr:`MainWindow.undo_stack`
-(:mod:`ui.identity`); analysis runs on a worker (:mod:`ui.analysis`); projects, recent files,
-geometry and autosave are :attr:`MainWindow.projects` (:mod:`ui.project_io`).
+(:mod:`ui.identity`); effect-stack and matte edits go through :attr:`MainWindow.effects`
+(:mod:`ui.effects_edit`) and background edits (everyone's and persons' own) through
+:attr:`MainWindow.backgrounds` (:mod:`ui.backgrounds_edit`) onto the same undo stack;
+analysis runs on a worker
+(:mod:`ui.analysis`); projects, recent files, geometry and autosave are
+:attr:`MainWindow.projects` (:mod:`ui.project_io`).
 
 Keys: Space play/pause, Left/Right one frame, Home/End first/last frame, J/K/L shuttle
 (J plays backwards, K stops, L plays forwards; pressing J or L again doubles the speed).
@@ -41,7 +45,8 @@ from editor_plugin.session import ClipSession
 from effects.backgrounds import Background
 from inference.errors import HumanfxError
 from ui.analysis import AnalysisRunner
-from ui.effects_panel import BackgroundPanel
+from ui.backgrounds_edit import BackgroundsController
+from ui.effects_edit import EffectsController
 from ui.export_dialog import ExportDialog
 from ui.identity import IdentityEditing
 from ui.persons_panel import PersonsPanel
@@ -85,6 +90,8 @@ class MainWindow(IdentityEditing, QMainWindow):
         self.analysis = AnalysisRunner(self, self.show_error, self.statusBar().showMessage)
         self.analysis.finished.connect(self._analysed)
         self.projects = ProjectController(self, settings, recovery_path, autosave_s)
+        self.effects = EffectsController(self)
+        self.backgrounds = BackgroundsController(self)
 
         self.viewer = Viewer()
         self.timeline = Timeline()
@@ -95,20 +102,25 @@ class MainWindow(IdentityEditing, QMainWindow):
         lay.addWidget(self.timeline)
         self.setCentralWidget(central)
         self.persons_panel = PersonsPanel()
-        self.background_panel = BackgroundPanel()
+        self.background_panel = self.backgrounds.panel
+        docks = {}
         for title, widget in (("Persons", self.persons_panel),
-                              ("Background", self.background_panel)):
-            dock = QDockWidget(title, self)
+                              ("Background", self.background_panel),
+                              ("Matte", self.effects.matte_panel),
+                              ("Effects", self.effects.stack_panel)):
+            dock = docks[title] = QDockWidget(title, self)
             dock.setObjectName(title)
             dock.setWidget(widget)
             dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
             self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+        self.tabifyDockWidget(docks["Background"], docks["Matte"])
+        self.tabifyDockWidget(docks["Background"], docks["Effects"])
+        docks["Background"].raise_()
 
         self.viewer.clicked.connect(self.click_at)
         self.timeline.frame_changed.connect(self.seek)
         self.persons_panel.selection_edited.connect(self.set_selected)
         self.persons_panel.rename_requested.connect(self.rename_person)
-        self.background_panel.changed.connect(self._background_changed)
 
         self._timer = QTimer(self)
         self._timer.setTimerType(Qt.TimerType.PreciseTimer)
@@ -201,10 +213,8 @@ class MainWindow(IdentityEditing, QMainWindow):
         return self.session.info.frame_count if self.session is not None else 0
 
     def apply_background(self, bg: Background | None) -> None:
-        """Show ``bg`` in the Background panel (or, for one it cannot edit, use it as is)."""
-        if not self.background_panel.set_background(bg):
-            self.state.background = bg
-            self.show_frame(self.current)
+        """Make ``bg`` everyone's background (an undoable edit; shown in the panel)."""
+        self.backgrounds.set_default(bg)
 
     def open_clip(self, path: str | Path) -> bool:
         """Open ``path``; on failure show the error and keep the current clip."""
@@ -222,6 +232,8 @@ class MainWindow(IdentityEditing, QMainWindow):
         self.current = 0
         self.undo_stack.clear()
         self.projects.new_clip()
+        self.effects.reset()
+        self.backgrounds.reset()
         info = session.info
         self.setWindowTitle(f"{session.path.name} — humanfx")
         self._reload_persons()
@@ -261,6 +273,8 @@ class MainWindow(IdentityEditing, QMainWindow):
         assert self.preview is not None
         cache = self.preview.cache
         self.persons_panel.set_persons(cache.tracks() if cache is not None else [])
+        self.effects.persons_changed(self.persons_panel.ids(), self.persons_panel.names())
+        self.backgrounds.persons_changed(self.persons_panel.ids(), self.persons_panel.names())
         self.timeline.set_clip(self.frame_count, self.preview.presence())
         self._sync_selection()
 
@@ -306,11 +320,14 @@ class MainWindow(IdentityEditing, QMainWindow):
             self.composite, annotated = self.preview.render(index, self.state)
         except HumanfxError as err:
             self.stop()
-            self.state.background = None
+            if not self.state.has_effects:  # else an effect may be at fault: keep the edit
+                self.state.background = None
             self.show_error(str(err))
-            self.composite, annotated = self.preview.render(index, self.state)
+            plain = ViewState(selected=self.state.selected, overlays=self.state.overlays)
+            self.composite, annotated = self.preview.render(index, plain)
         self.viewer.set_image(annotated)
         self.timeline.set_current(index)
+        self.effects.frame_shown(index)
 
     def seek(self, index: int) -> None:
         if self.rate:
@@ -393,18 +410,11 @@ class MainWindow(IdentityEditing, QMainWindow):
     def _sync_selection(self) -> None:
         self.persons_panel.set_selected(self.state.selected)
         self.timeline.set_selected(self.state.selected)
+        self.effects.selection_changed(self.state.selected)
+        self.backgrounds.selection_changed(self.state.selected)
 
     def set_overlay(self, name: str, on: bool) -> None:
         setattr(self.state.overlays, name, on)
-        self.show_frame(self.current)
-
-    def _background_changed(self, *_: object) -> None:
-        try:
-            self.state.background = self.background_panel.background()
-        except HumanfxError as err:
-            self.state.background = None
-            self.show_error(str(err))
-        self.projects.mark_dirty()
         self.show_frame(self.current)
 
     # -- analysis -------------------------------------------------------------------------------
@@ -434,19 +444,21 @@ class MainWindow(IdentityEditing, QMainWindow):
 
     # -- export -----------------------------------------------------------------------------------
     def open_export_dialog(self) -> ExportDialog | None:
-        """Open the (non-modal) export dialog for the current selection and background."""
+        """Open the (non-modal) export dialog for the current selection, backgrounds, matte
+        and effects (with effects or own backgrounds, a default background is optional)."""
         if self.session is None:
             self.show_error("open a clip first (File ▸ Open)")
             return None
-        if not self.state.selected:
+        fx = self.state.renders_project
+        if not self.state.selected and (not fx or self.state.background is not None):
             self.show_error("no person selected (click a person in the viewer first)")
             return None
-        if self.state.background is None:
+        if self.state.background is None and not fx:
             self.show_error("no background chosen (pick one in the Background panel first)")
             return None
         self.export_dialog = ExportDialog(self.session, tuple(sorted(self.state.selected)),
                                           self.state.background, refine=self.state.refine,
-                                          parent=self)
+                                          parent=self, project=self.projects.project())
         self.export_dialog.open()
         return self.export_dialog
 

@@ -2,29 +2,45 @@
 
 :class:`PreviewRenderer` owns what the viewer needs to draw a frame -- a
 :class:`~editor_plugin.media.VideoReader`, the clip's :class:`~inference.cache.LayerCache`
-(when it has one), a GL context and a :class:`~effects.compositor.Compositor` -- and must be
-used from the thread that created it (the GUI thread).  The composite is computed exactly as
-:func:`editor_plugin.render.render` does (same matte, same compositor), so what the viewer
-shows is what an export writes; overlays are drawn on a copy afterwards.
+(when it has one), a GL context, a :class:`~effects.compositor.Compositor` and, once the edit
+has effects, a :class:`~effects.stack.StackRenderer` -- and must be used from the thread that
+created it (the GUI thread).  The composite is computed exactly as the export does: without
+effects as :func:`editor_plugin.render.render` (the union matte of the selected persons, same
+compositor); with effects as :func:`editor_plugin.render.render_project` (each person's matte,
+the effect stack at the frame's time, pose history read from the layer cache).  Persons'
+own backgrounds (``state.person_backgrounds``, those of selected persons) also take the
+:func:`~editor_plugin.render.render_project` path: the backgrounds are opened with
+:func:`~editor_plugin.render.open_backgrounds` and laid out per frame by
+:meth:`effects.partition.PersonBackgrounds.for_frame` around the selected persons' masks, as
+the export does.  So what the viewer shows is what an export writes; overlays are drawn on a
+copy afterwards.  Temporal matte stabilisation runs across consecutive frames and restarts on
+a seek.
 
 All images are (H, W, 3) uint8 RGB in frame pixels, row 0 at the top.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 import cv2
 import moderngl
 import numpy as np
 
 from editor_plugin.media import VideoFrame, VideoReader
+from editor_plugin.project import MatteSettings
+from editor_plugin.render import LoopingVideo, open_backgrounds
 from editor_plugin.session import ClipSession
-from effects.backgrounds import Background
+from effects.anchors import PoseHistory
+from effects.backgrounds import Background, VideoBackgroundSpec
 from effects.compositor import Compositor
 from effects.gl import create_context
 from effects.matte import build_alpha
+from effects.partition import DEFAULT_SEAM_PX, PersonBackgrounds
+from effects.stack import EffectStack, PersonMattes, StackRenderer
 from inference.cache.layers import LayerCache, PersonLayer
 from inference.errors import HumanfxError
 from inference.tracks.model import COCO_SKELETON, V_NONE
@@ -55,13 +71,51 @@ class Overlays:
 
 @dataclass
 class ViewState:
-    """What to show: the selected person ids and the background behind them (``None``: the
-    original frame, no compositing)."""
+    """What to show: the selected person ids, the background behind them (``None``: the
+    original frame, no compositing), the matte settings and the effect stack.  ``refine``
+    is ``matte.refine``.
+
+    ``person_backgrounds``: persons' own backgrounds, sorted ``(track id, background)`` pairs
+    (``None``: the original frame); only those of selected persons show (:attr:`own_backgrounds`).
+    ``seam_px`` / ``reach_px``: see :class:`effects.partition.PersonBackgrounds`."""
 
     selected: set[int] = field(default_factory=set)
     background: Background | None = None
-    refine: str = "feather"
     overlays: Overlays = field(default_factory=Overlays)
+    matte: MatteSettings = field(default_factory=MatteSettings)
+    stack: EffectStack = field(default_factory=EffectStack)
+    person_backgrounds: tuple[tuple[int, Background | VideoBackgroundSpec | None], ...] = ()
+    seam_px: float = DEFAULT_SEAM_PX
+    reach_px: float | None = None
+
+    @property
+    def refine(self) -> str:
+        return self.matte.refine
+
+    @refine.setter
+    def refine(self, value: str) -> None:
+        self.matte = dataclasses.replace(self.matte, refine=value)
+
+    @property
+    def has_effects(self) -> bool:
+        """Whether the stack holds any effect (then frames render through it)."""
+        return bool(self.stack.everyone) or any(v for _, v in self.stack.per_person)
+
+    @property
+    def own_backgrounds(self) -> tuple[tuple[int, Background | VideoBackgroundSpec | None], ...]:
+        """The own backgrounds that show: those of selected persons (what a project keeps)."""
+        return tuple((k, v) for k, v in self.person_backgrounds if k in self.selected)
+
+    @property
+    def renders_project(self) -> bool:
+        """Whether frames render as :func:`~editor_plugin.render.render_project` does (with
+        effects or persons' own backgrounds) rather than as :func:`~editor_plugin.render.render`."""
+        return self.has_effects or bool(self.own_backgrounds)
+
+
+def _mattes(m: MatteSettings) -> PersonMattes:
+    return PersonMattes(m.refine, m.feather_px, m.expand_px, m.guided_radius, m.guided_eps,
+                        m.temporal)
 
 
 class PreviewRenderer:
@@ -73,6 +127,13 @@ class PreviewRenderer:
         self.cache: LayerCache | None = None
         self._ctx: moderngl.Context | None = None
         self._compositor: Compositor | None = None
+        self._stack_renderer: StackRenderer | None = None
+        # Matte state per path ("union" / "stack"): (settings, PersonMattes), kept across
+        # frames so temporal stabilisation follows playback.
+        self._mattes: dict[str, tuple[MatteSettings, PersonMattes]] = {}
+        self._times: list[Fraction] | None = None
+        # The opened backgrounds: (what they were opened from, them, their video decoders).
+        self._backgrounds: tuple[tuple, PersonBackgrounds, list[LoopingVideo]] | None = None
         self.reload_layers()
 
     @property
@@ -81,6 +142,8 @@ class PreviewRenderer:
 
     def reload_layers(self) -> bool:
         """(Re)open the newest complete layer cache; False when the clip has none yet."""
+        self._release_stack_renderer()  # its pose history reads the old cache
+        self._mattes.clear()
         if self.cache is not None:
             self.cache.close()
             self.cache = None
@@ -122,25 +185,100 @@ class PreviewRenderer:
     def read(self, index: int) -> VideoFrame:
         return self.reader.read(index)
 
+    def time_of(self, index: int) -> Fraction:
+        """Clip time of frame ``index`` (exact seconds from the first frame): the time effects
+        and keyframes are evaluated at, as in an export."""
+        if self._times is None:
+            self._times = self.reader.timestamps
+        return self._times[min(max(int(index), 0), len(self._times) - 1)]
+
+    def _context(self) -> moderngl.Context:
+        if self._ctx is None:
+            self._ctx = create_context()
+        return self._ctx
+
+    def _person_mattes(self, path: str, settings: MatteSettings) -> PersonMattes:
+        got = self._mattes.get(path)
+        if got is None or got[0] != settings:
+            got = self._mattes[path] = (settings, _mattes(settings))
+        return got[1]
+
     def composite(self, frame: VideoFrame, people: list[PersonLayer], state: ViewState
                   ) -> np.ndarray:
-        """The frame with ``state.background`` behind the selected persons, as
-        :func:`~editor_plugin.render.render` computes it (the original frame when there is
-        no background)."""
+        """The frame as the export renders it: with effects, through the effect stack as
+        :func:`~editor_plugin.render.render_project` does; otherwise ``state.background``
+        behind the selected persons as :func:`~editor_plugin.render.render` does (the
+        original frame when there is no background)."""
+        if state.renders_project:
+            return self._composite_stack(frame, people, state)
         if state.background is None:
             return frame.image
+        ctx = self._context()
         if self._compositor is None:
-            self._ctx = create_context()
             info = self.session.info
-            self._compositor = Compositor(self._ctx, info.width, info.height)
+            with ctx:
+                self._compositor = Compositor(ctx, info.width, info.height)
         masks = [p.mask for p in people if p.track_id in state.selected and p.mask is not None]
-        alpha = build_alpha(masks, refine=state.refine, shape=frame.image.shape[:2])
+        shape = frame.image.shape[:2]
+        mattes = self._person_mattes("union", state.matte)
+        if mattes.simple:
+            alpha = build_alpha(masks, refine=state.matte.refine,
+                                feather_px=state.matte.feather_px, shape=shape)
+        else:
+            alpha = np.zeros(shape, np.uint8)
+            got = mattes.matte(0, build_alpha(masks, "none", shape=shape), frame.image,
+                               frame.index)
+            if got is not None:
+                (x0, y0, x1, y1), crop = got
+                alpha[y0:y1, x0:x1] = crop
         # Make our context current: another one created on this thread since (a headless
         # render, say) would otherwise receive these GL calls.
-        assert self._ctx is not None
-        with self._ctx:
+        with ctx:
             return self._compositor.composite(frame.image, alpha, state.background,
                                               frame_index=frame.index, time=frame.time)
+
+    def person_backgrounds(self, state: ViewState) -> PersonBackgrounds:
+        """``state``'s default and own backgrounds opened for rendering (as
+        :func:`~editor_plugin.render.render_project` opens a project's), reused while they
+        stay the same."""
+        key = (state.background, state.own_backgrounds, state.seam_px, state.reach_px)
+        if self._backgrounds is None or self._backgrounds[0] != key:
+            self._close_backgrounds()
+            opened, loopings = open_backgrounds(state.background, dict(state.own_backgrounds),
+                                                seam_px=state.seam_px, reach_px=state.reach_px)
+            self._backgrounds = (key, opened, loopings)
+        return self._backgrounds[1]
+
+    def _close_backgrounds(self) -> None:
+        if self._backgrounds is not None:
+            for looping in self._backgrounds[2]:
+                looping.close()
+            self._backgrounds = None
+
+    def _composite_stack(self, frame: VideoFrame, people: list[PersonLayer],
+                         state: ViewState) -> np.ndarray:
+        background = self.person_backgrounds(state).for_frame({
+            p.track_id: p.mask for p in people
+            if p.mask is not None and p.track_id in state.selected})
+        ctx = self._context()
+        with ctx:
+            if self._stack_renderer is None:
+                info = self.session.info
+                history = PoseHistory.from_cache(self.cache) if self.cache is not None \
+                    else PoseHistory()
+                self._stack_renderer = StackRenderer(ctx, info.width, info.height,
+                                                     history=history)
+            return self._stack_renderer.render(
+                frame.image, people, state.stack, frame_index=frame.index, time=frame.time,
+                background=background, selected=tuple(sorted(state.selected)),
+                mattes=self._person_mattes("stack", state.matte))
+
+    def _release_stack_renderer(self) -> None:
+        if self._stack_renderer is not None:
+            assert self._ctx is not None
+            with self._ctx:
+                self._stack_renderer.release()
+            self._stack_renderer = None
 
     def render(self, index: int, state: ViewState) -> tuple[np.ndarray, np.ndarray]:
         """Frame ``index`` as ``(composite, annotated)``: the clean composite and a copy with
@@ -151,6 +289,8 @@ class PreviewRenderer:
         return comp, draw_overlays(comp, people, state.selected, state.overlays)
 
     def close(self) -> None:
+        self._release_stack_renderer()
+        self._close_backgrounds()
         if self.cache is not None:
             self.cache.close()
             self.cache = None

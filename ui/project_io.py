@@ -3,8 +3,10 @@
 
 * :class:`ProjectController` belongs to one :class:`~ui.main_window.MainWindow`.  It builds a
   :class:`~editor_plugin.project.Project` from the window (clip, selected persons, background,
-  matte; effects and depth overrides of an opened project are carried over unchanged), saves
-  and opens it, and keeps the *dirty* flag (set by the window on every edit of those).
+  matte and effect stack -- ``state.matte`` / ``state.stack``, edited in the Matte and Effects
+  panels, depth overrides included -- and the selected persons' own backgrounds with the seam
+  and reach, ``state.own_backgrounds``), saves and opens it, and keeps the *dirty* flag (set
+  by the window on every edit of those).
 * Settings live in a :class:`QSettings` handed in by the caller (:func:`app_settings` in the
   app: organisation and application ``humanfx``; tests pass an INI file in a temp folder):
   ``recent/files`` (newest first, at most :data:`MAX_RECENT`) and ``window/geometry``.
@@ -18,7 +20,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox
 from editor_plugin.project import Project
 from effects.backgrounds import Background
 from inference.errors import HumanfxError
+from ui.backgrounds_edit import Backgrounds
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +53,10 @@ def default_recovery_path() -> Path:
 class ProjectController(QObject):
     """Save/open/autosave/recover the project of ``window`` (see the module docstring).
 
-    ``window`` provides ``session``, ``state``, ``preview``, ``open_clip(path)``,
-    ``set_selected(ids)``, ``apply_background(bg)`` and ``show_error(message)``.
+    ``window`` provides ``session``, ``state``, ``preview``, ``effects`` (its
+    :class:`~ui.effects_edit.EffectsController`), ``backgrounds`` (its
+    :class:`~ui.backgrounds_edit.BackgroundsController`), ``open_clip(path)``,
+    ``set_selected(ids)`` and ``show_error(message)``.
     """
 
     recent_changed = Signal()
@@ -88,7 +92,11 @@ class ProjectController(QObject):
             layers=cache.meta.source if cache is not None else base.layers,
             selected=tuple(sorted(w.state.selected)),
             background=w.state.background,
-            matte=dataclasses.replace(base.matte, refine=w.state.refine),
+            matte=w.state.matte,
+            stack=w.state.stack,
+            backgrounds=w.state.own_backgrounds,
+            background_seam_px=w.state.seam_px,
+            background_reach_px=w.state.reach_px,
         )
 
     def mark_dirty(self) -> None:
@@ -118,7 +126,7 @@ class ProjectController(QObject):
         return True
 
     def open(self, path: str | Path, *, recovered: bool = False) -> bool:
-        """Open the project at ``path``: its clip, selection, background and matte."""
+        """Open the project at ``path``: its clip, selection, backgrounds, matte and effects."""
         try:
             project = Project.load(path)
         except HumanfxError as err:
@@ -129,14 +137,17 @@ class ProjectController(QObject):
             return False
         self.base = project
         self.path = None if recovered else Path(path)
-        w.state.refine = project.matte.refine
+        w.state.matte, w.state.stack = project.matte, project.stack
+        w.effects.sync()
         known = set(w.persons_panel.ids())
         w.set_selected(set(project.selected if project.selected is not None else known))
-        if not isinstance(project.background, (Background, type(None))):
-            w.show_error(f"{path}: the project's background {project.background.spec!r} "
+        default = project.background
+        if not isinstance(default, (Background, type(None))):
+            w.show_error(f"{path}: the project's background {default.spec!r} "
                          "cannot be previewed in the app; it is kept when saving")
-        else:
-            w.apply_background(project.background)
+            default = w.state.background
+        w.backgrounds.load(Backgrounds(default, project.backgrounds,
+                                       project.background_seam_px, project.background_reach_px))
         self.dirty = recovered
         if not recovered:
             self.add_recent(path)

@@ -248,12 +248,16 @@ class VideoWriter:
             self._out = _ContainerOutput(self.path, self.codec, fps=self.fps,
                                          time_base=self.time_base, audio=audio,
                                          quality=quality, threads=threads, **size)
-        self.frames_written = 0
-        self._last_pts: int | None = None
-        self._warned_rounding = False
-        self._result: Path | None = None
-        self._aborted = False
-        self._lock = threading.Lock()  # abort() from another thread waits for a write
+        try:  # a Ctrl-C from here to the caller's ``with`` must not leave the temp file
+            self.frames_written = 0
+            self._last_pts: int | None = None
+            self._warned_rounding = False
+            self._result: Path | None = None
+            self._aborted = False
+            self._lock = threading.Lock()  # abort() from another thread waits for a write
+        except BaseException:
+            self._out.abort()
+            raise
 
     def __enter__(self) -> Self:
         return self

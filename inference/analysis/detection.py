@@ -14,10 +14,9 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from inference.analysis import MODEL_CHOICES
 from inference.errors import InputError
 from inference.models.rcnn import PersonDetection, RCNNDetector, RCNNSettings
-
-from inference.analysis import MODEL_CHOICES  # noqa: E402,F401 - re-exported
 
 
 class FrameDetector(Protocol):

@@ -13,9 +13,8 @@ from dataclasses import dataclass
 
 import torch
 
+from inference.analysis import DEVICE_CHOICES
 from inference.errors import HumanfxError, InputError
-
-from inference.analysis import DEVICE_CHOICES  # noqa: E402,F401 - re-exported
 
 
 def resolve_device(spec: str | torch.device = "auto") -> torch.device:

@@ -134,3 +134,14 @@ def load_pose_tracker(
     model = PoseTrackerNet(net or info.net)
     load_state(model, data["model"], path)
     return model.to(device).eval(), info
+
+
+def export_weights(checkpoint: str | Path, dest: str | Path, *, half: bool = False) -> Path:
+    """Write the inference-only file of a training checkpoint (no optimizer state), float
+    tensors in float16 when ``half`` (cast back to float32 on load).  Atomic; returns ``dest``."""
+    data = read_checkpoint(checkpoint)
+    state = {k: (v.half() if half and v.is_floating_point() else v)
+             for k, v in data["model"].items()}
+    return save_checkpoint(dest, {"net": data["net"], "input_size": list(data["input_size"]),
+                                  "step": int(data["step"]), "seed": int(data.get("seed", 0)),
+                                  "model": state, "exported": {"half": half}})

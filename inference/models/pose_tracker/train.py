@@ -98,6 +98,7 @@ def train_pose_tracker(
     seed: int,
     resume: bool = True,
     source: PairSource | None = None,
+    data_seed: int | None = None,
 ) -> TrainResult:
     """Train (or continue training) the pose tracker.
 
@@ -112,6 +113,8 @@ def train_pose_tracker(
         resume: continue from ``out_dir``'s checkpoint when there is one (else start afresh
             and overwrite it).
         source: frame pairs to sample; synthetic scenes from ``config.synth`` when ``None``.
+        data_seed: seed of the first synthetic scene (default ``seed``); keep the scenes used
+            for evaluation out of this range.
 
     Returns:
         A :class:`TrainResult`.
@@ -153,7 +156,7 @@ def train_pose_tracker(
         log.info("resuming pose-tracker training from step %d of %s", start, ckpt_path)
     if source is None:
         source = SyntheticPairSource(
-            config.synth, seed=seed, max_frame_gap=config.augment.max_frame_gap
+            config.synth, seed=seed if data_seed is None else data_seed, max_frame_gap=config.augment.max_frame_gap
         )
 
     def save(step: int) -> Path:

@@ -123,3 +123,17 @@ def load_network(path: str | Path, device: str | torch.device = "cpu"
     load_state(net, data["model"], path)
     net.to(device).eval()
     return net, data
+
+
+def export_weights(checkpoint: str | Path, dest: str | Path, *, half: bool = False) -> Path:
+    """Write the inference-only file of a training checkpoint: config + weights (no optimizer,
+    RNG or training state), float tensors in float16 when ``half`` (they are cast back to the
+    network's float32 on load).  Written atomically; returns ``dest``."""
+    data = load_checkpoint(checkpoint)
+    state = {k: (v.half() if half and v.is_floating_point() else v)
+             for k, v in data["model"].items()}
+    payload: dict[str, Any] = {"config": data["config"], "model": state,
+                               "exported": {"step": int(data.get("step", 0)), "half": half}}
+    if isinstance(data.get("train"), dict):
+        payload["train"] = data["train"]
+    return save_checkpoint(dest, payload)
