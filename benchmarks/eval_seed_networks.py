@@ -46,10 +46,10 @@ EVAL_SEED = 9000
 
 
 def eval_configs(clips: int, frames: int, width: int, height: int,
-                 people: tuple[int, int]) -> list[SynthConfig]:
-    rng = np.random.default_rng(EVAL_SEED)
+                 people: tuple[int, int], first_seed: int = EVAL_SEED) -> list[SynthConfig]:
+    rng = np.random.default_rng(first_seed)
     return [SynthConfig(people=int(rng.integers(people[0], people[1] + 1)), frames=frames,
-                        width=width, height=height, seed=EVAL_SEED + i) for i in range(clips)]
+                        width=width, height=height, seed=first_seed + i) for i in range(clips)]
 
 
 def run(configs: list[SynthConfig], pose: Weights, segmenter: Weights) -> list[ClipScore]:
@@ -86,17 +86,20 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--pose", help="pose-tracker file (default: shipped SYNTH_V1)")
     ap.add_argument("--segmenter", help="segmenter file (default: shipped SYNTH_V1)")
     ap.add_argument("--ablation", nargs="+", metavar="NAME=CHECKPOINT")
+    ap.add_argument("--seed-base", type=int, default=EVAL_SEED,
+                    help="first scene seed (a training seed such as 1000 calibrates thresholds "
+                    "without looking at the evaluation scenes)")
     ap.add_argument("--write-docs", action="store_true")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     w, h = (int(v) for v in args.size.split("x"))
-    configs = eval_configs(args.clips, args.frames, w, h, tuple(args.people))
+    configs = eval_configs(args.clips, args.frames, w, h, tuple(args.people), args.seed_base)
     pose = (_local(args.pose, "humanfx.pose_tracker") if args.pose
             else Weights.local(weights_file(SeedPoseTracker_Weights.DEFAULT),
                                format="humanfx.pose_tracker"))
     clips_line = (f"{len(configs)} clips of {args.frames} frames at {w}x{h}, "
                   f"{args.people[0]}-{args.people[1]} people, scene seeds "
-                  f"{EVAL_SEED}-{EVAL_SEED + len(configs) - 1}; {machine_line()}.")
+                  f"{args.seed_base}-{args.seed_base + len(configs) - 1}; {machine_line()}.")
     if args.ablation:
         rows = []
         for item in args.ablation:

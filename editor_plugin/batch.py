@@ -14,6 +14,9 @@ are joined into the final output by re-muxing their video packets (no re-encodin
 starts with a keyframe and video timestamps are set to the clip's exact frame times.  Parts are
 rendered without audio; the join writes the range's audio from the source in one go, exactly as
 a single render does, so there is no seam at the joins.
+
+The manifest is read by :mod:`editor_plugin.batch_manifest`; chunk ranges and the join of the
+parts are in :mod:`editor_plugin.batch_chunks`.  Their public names are re-exported here.
 """
 
 from __future__ import annotations
@@ -22,39 +25,36 @@ import dataclasses
 import hashlib
 import json
 import logging
-import os
 import re
-import secrets
 import shutil
 import time
 import traceback
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from editor_plugin.batch_chunks import chunk_bounds, join_parts, parse_chunk
+from editor_plugin.batch_manifest import (
+    MANIFEST_FORMAT,
+    MANIFEST_VERSION,
+    RENDER_SUFFIX,
+    Job,
+    Manifest,
+    load_manifest,
+)
 from inference.errors import InputError
 from inference.tracks.cocovideo import write_text_atomic
 
 log = logging.getLogger(__name__)
 
-MANIFEST_FORMAT = "humanfx-batch"
-MANIFEST_VERSION = 1
 LOG_NAME = "batch.log"
 DONE_DIR = ".humanfx-done"
 PARTS_DIR = ".parts"
 SUMMARY_NAME = "batch-summary.json"
-RENDER_SUFFIX = {"h264": ".mp4", "hevc": ".mp4", "prores4444": ".mov", "ffv1": ".mkv", "png": ""}
-_INTRA = frozenset({"ffv1", "prores", "png"})
-_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
 _TRACK_SUFFIX = {"cocovideo": ".json", "youtube-vis": ".json", "posetrack": ".json",
                  "json": ".json", "csv": ".csv", "mot": ".txt", "after-effects": "",
                  "nuke-chan": ""}
-_JOB_KEYS = {"name", "clip", "tracks", "analyze", "output", "renders", "mattes",
-             "tracks_exports", "otio"}
-_RENDER_KEYS = {"name", "project", "person", "background", "codec", "range", "refine", "audio",
-                "quality", "chunks", "file"}
 
 
 def _hash(value: Any) -> str:
@@ -67,94 +67,6 @@ def _file_hash(path: Path) -> str:
         return hashlib.blake2b(path.read_bytes(), digest_size=16).hexdigest()
     except OSError as exc:
         raise InputError(f"cannot read it ({exc.strerror or exc})", path=path) from None
-
-
-@dataclass(frozen=True)
-class Job:
-    """One clip's work, paths absolute.  ``raw`` is the job's manifest entry (for hashing)."""
-
-    name: str
-    clip: Path
-    output: Path
-    tracks: Path | None = None
-    analyze: dict[str, Any] | None = None
-    renders: tuple[dict[str, Any], ...] = ()
-    mattes: dict[str, Any] | None = None
-    tracks_exports: tuple[dict[str, Any], ...] = ()
-    otio: bool = False
-    base: Path = Path(".")
-    raw: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Manifest:
-    path: Path
-    output: Path
-    jobs: tuple[Job, ...]
-
-
-def load_manifest(path: str | Path) -> Manifest:
-    """Read and check a batch manifest; relative paths are relative to its folder."""
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError("manifest not found", path=path) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"not a readable JSON manifest ({exc})", path=path) from None
-
-    def bad(where: str, why: str) -> InputError:
-        return InputError(f"{where}: {why}", path=path, hint="see docs/batch.md")
-
-    if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
-        raise bad("$.format", f"must be {MANIFEST_FORMAT!r}")
-    if data.get("version") != MANIFEST_VERSION:
-        raise bad("$.version", f"must be {MANIFEST_VERSION}")
-    base = path.resolve().parent
-    root = base / data.get("output", ".")
-    jobs, names = [], set()
-    raw_jobs = data.get("jobs")
-    if not isinstance(raw_jobs, list) or not raw_jobs:
-        raise bad("$.jobs", "must be a non-empty list of jobs")
-    for i, raw in enumerate(raw_jobs):
-        at = f"$.jobs[{i}]"
-        if not isinstance(raw, dict) or not isinstance(raw.get("clip"), str):
-            raise bad(at, 'must be an object with a "clip" path')
-        extra = sorted(set(raw) - _JOB_KEYS)
-        if extra:
-            raise bad(f"{at}.{extra[0]}", f"is not a job key ({', '.join(sorted(_JOB_KEYS))})")
-        clip = base / raw["clip"]
-        name = raw.get("name") or re.sub(r"[^A-Za-z0-9_.-]", "_", clip.stem)
-        if not _NAME_RE.match(name) or name in names:
-            raise bad(f"{at}.name", f"{name!r} must be unique: letters, digits, '_', '.', '-'")
-        names.add(name)
-        renders = raw.get("renders", [])
-        rnames = set()
-        for k, r in enumerate(renders if isinstance(renders, list) else [None]):
-            where = f"{at}.renders[{k}]"
-            if not isinstance(r, dict) or not _NAME_RE.match(str(r.get("name", ""))):
-                raise bad(where, 'must be an object with a "name" (letters, digits, _ . -)')
-            if sorted(set(r) - _RENDER_KEYS) or r["name"] in rnames:
-                raise bad(where, f"unknown key or repeated name ({', '.join(sorted(_RENDER_KEYS))})")
-            rnames.add(r["name"])
-            if r.get("codec", "h264") not in RENDER_SUFFIX:
-                raise bad(f"{where}.codec", f"must be one of {', '.join(RENDER_SUFFIX)}")
-            if "project" not in r and not ("person" in r and "background" in r):
-                raise bad(where, 'needs "project", or "person" and "background"')
-            if int(r.get("chunks", 1)) > 1 and r.get("codec", "h264") == "png":
-                raise bad(f"{where}.chunks", "PNG sequences are not chunked; use ffv1 or prores4444")
-        exports = raw.get("tracks_exports", [])
-        if not isinstance(exports, list) or not all(
-                isinstance(e, dict) and isinstance(e.get("format"), str) for e in exports):
-            raise bad(f"{at}.tracks_exports", 'must be a list of {"format": ...} objects')
-        if raw.get("tracks") is not None and raw.get("analyze") is not None:
-            raise bad(at, 'give "tracks" (import) or "analyze", not both')
-        jobs.append(Job(name=name, clip=clip, output=base / raw.get("output", root / name),
-                        tracks=base / raw["tracks"] if raw.get("tracks") else None,
-                        analyze=raw.get("analyze"), renders=tuple(renders),
-                        mattes=raw.get("mattes"), tracks_exports=tuple(exports),
-                        otio=bool(raw.get("otio", False)), base=base, raw=raw))
-    return Manifest(path=path, output=root, jobs=tuple(jobs))
 
 
 # -- results ------------------------------------------------------------------------------------
@@ -214,95 +126,6 @@ class _JobLog:
     def close(self) -> None:
         logging.getLogger().removeHandler(self._handler)
         self._fh.close()
-
-
-# -- chunks and joining -------------------------------------------------------------------------
-def chunk_bounds(start: int, stop: int, chunks: int) -> list[tuple[int, int]]:
-    """``chunks`` consecutive, non-empty ``[a, b)`` ranges covering ``[start, stop)``."""
-    n = stop - start
-    if not 1 <= chunks <= n:
-        raise InputError(f"cannot split {n} frames into {chunks} chunks",
-                         hint=f"use 1 to {n} chunks")
-    return [(start + k * n // chunks, start + (k + 1) * n // chunks) for k in range(chunks)]
-
-
-def parse_chunk(text: str) -> tuple[int, int]:
-    """``"i/N"`` (1-based ``i``) -> ``(i, N)``; ValueError for anything else."""
-    try:
-        i, n = (int(v) for v in text.split("/"))
-    except ValueError:
-        raise ValueError(f"bad chunk {text!r}: use i/N, e.g. 2/3") from None
-    if not 1 <= i <= n:
-        raise ValueError(f"bad chunk {text!r}: i must be 1..N")
-    return i, n
-
-
-def join_parts(parts: Sequence[Path], out: Path, *, frame_times: Sequence[Fraction],
-               starts: Sequence[int], time_base: Fraction, audio: Any = None) -> Path:
-    """Concatenate rendered parts into ``out`` by re-muxing their video packets (no re-encoding).
-
-    ``frame_times[j]``: exact output time (seconds) of output frame ``j``; ``starts[k]``: index
-    of part ``k``'s first frame in ``frame_times``; ``time_base``: the clip's time base, in
-    which every frame time is a whole number.  Intra-only codecs (FFV1, ProRes) get each
-    frame's exact time; inter codecs (H.264/HEVC; every part starts with a keyframe) are
-    shifted by the part's start.  ``audio``: an :class:`~editor_plugin.media.AudioSpec` for the
-    whole range, written exactly as a single render writes it (copied or encoded once, so there
-    is no seam at the joins), or None.  Atomic.
-    """
-    import av
-
-    from editor_plugin.media.audio import AudioTrack
-
-    kind = {".mp4": "mp4", ".mov": "mov", ".mkv": "mkv"}.get(out.suffix.lower())
-    if kind is None:
-        raise InputError("parts are joined into .mp4, .mov or .mkv files", path=out)
-    tmp = out.with_name(f".{out.stem}.{secrets.token_hex(4)}.tmp{out.suffix}")
-    opts = {"movflags": "+faststart"} if kind != "mkv" else {}
-    track = None
-    try:
-        with av.open(str(parts[0])) as first, \
-                av.open(str(tmp), "w", format="matroska" if kind == "mkv" else kind,
-                        container_options=opts) as dst:
-            ov = dst.add_stream_from_template(first.streams.video[0])
-            track = AudioTrack(audio, dst, kind, out) if audio is not None else None
-            dst.start_encoding()
-            if track is not None:
-                track.start()
-            for k, part in enumerate(parts):
-                expected = (starts[k + 1] if k + 1 < len(starts) else len(frame_times)) - starts[k]
-                with av.open(str(part)) as src:
-                    vs = src.streams.video[0]
-                    pts = sorted(p.pts for p in src.demux(vs) if p.size)
-                    if len(pts) != expected:
-                        raise InputError(f"has {len(pts)} frames, {expected} expected", path=part,
-                                         hint="delete the part and render its chunk again")
-                    rank = {p: r for r, p in enumerate(pts)}
-                    intra = vs.codec_context.name in _INTRA
-                    src.seek(0)
-                    for pkt in src.demux(vs):
-                        if not pkt.size or pkt.pts is None:
-                            continue
-                        t = frame_times[starts[k] + rank[pkt.pts]]
-                        if intra:
-                            pkt.pts = pkt.dts = int(t / time_base)
-                            pkt.time_base = time_base
-                        else:
-                            shift = round(frame_times[starts[k]] / Fraction(pkt.time_base)) - pts[0]
-                            pkt.dts = (pkt.pts if pkt.dts is None else pkt.dts) + shift
-                            pkt.pts += shift
-                        pkt.stream = ov
-                        dst.mux(pkt)
-                        if track is not None:
-                            track.pump(t)
-            if track is not None:
-                track.finish()
-        os.replace(tmp, out)
-    except BaseException:
-        if track is not None:
-            track.close()
-        tmp.unlink(missing_ok=True)
-        raise
-    return out
 
 
 # -- running ----------------------------------------------------------------------------------
@@ -591,5 +414,6 @@ def run_batch(manifest: Manifest, *, chunk: tuple[int, int] | None = None, join:
     return summary
 
 
-__all__ = ["BatchSummary", "Job", "JobResult", "Manifest", "chunk_bounds", "join_parts",
-           "load_manifest", "parse_chunk", "run_batch"]
+__all__ = ["MANIFEST_FORMAT", "MANIFEST_VERSION", "RENDER_SUFFIX", "BatchSummary", "Job",
+           "JobResult", "Manifest", "chunk_bounds", "join_parts", "load_manifest", "parse_chunk",
+           "run_batch"]

@@ -74,12 +74,19 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     slots = {"keypoint": args.keypoint_weights, "mask": args.mask_weights,
              "pose": args.pose_weights, "segmenter": args.segmenter_weights}
     given = {k: v for k, v in slots.items() if v is not None}
-    wrong = [k for k in given if (k in ("keypoint", "mask")) != (args.model == "rcnn")]
+    applies = {"rcnn": ("keypoint", "mask", "segmenter"), "seed": ("pose", "segmenter")}
+    wrong = [k for k in given if k not in applies.get(args.model, ())]
     if wrong:
         raise InputError(f"--{wrong[0]}-weights does not apply to --model {args.model}",
-                         hint="rcnn takes --keypoint/--mask-weights, seed --pose/--segmenter-"
-                              "weights")
-    weights: dict[str, Any] = {k: Weights.local(v) for k, v in given.items()}
+                         hint="rcnn takes --keypoint/--mask-weights (or --segmenter-weights "
+                              "for the Local Segmenter as its mask stage), seed --pose/"
+                              "--segmenter-weights")
+    if args.model == "rcnn" and "mask" in given and "segmenter" in given:
+        raise InputError("give --mask-weights or --segmenter-weights, not both",
+                         hint="the R-CNN's masks come from Mask R-CNN or the Local Segmenter")
+    formats = {"pose": "humanfx.pose_tracker", "segmenter": "humanfx.local_segmenter"}
+    weights: dict[str, Any] = {k: Weights.local(v, format=formats.get(k))
+                               for k, v in given.items()}
     defaults = RCNNSettings()
     rcnn = RCNNSettings(
         min_score=defaults.min_score if args.min_score is None else args.min_score,

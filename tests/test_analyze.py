@@ -22,7 +22,7 @@ from editor_plugin.synth_io import write_synthetic_clip
 from inference.analysis import full_res_rle
 from inference.analysis.keyframes import FlowPropagator, to_gray
 from inference.cache import LayerCache
-from inference.errors import HumanfxError
+from inference.errors import HumanfxError, InputError
 from inference.models.rcnn import (
     PersonDetection,
     RCNNDetector,
@@ -312,3 +312,35 @@ def test_seed_model_runs_through_the_same_pipeline(tmp_path):
     with LayerCache.open(result.cache_path) as cache:
         assert cache.is_complete() and cache.meta.settings["detector"]["pose_weights"] \
             .startswith("file:pose.pt@")
+
+
+def test_keypoint_rcnn_with_the_local_segmenter_as_mask_stage(clip, weight_files, tmp_path):
+    """``--model rcnn`` with a ``segmenter`` slot: Keypoint R-CNN poses, Local Segmenter masks
+    (both loaded through the weights path from files), through the whole analysis."""
+    from inference.analysis.detection import build_detector, detector_identity
+    from inference.analysis.hybrid import KeypointSegmenterDetector
+    from inference.models.segmenter import LocalSegmenterNet, SegmenterConfig
+    from inference.models.segmenter import save_checkpoint as save_segmenter
+
+    torch.manual_seed(0)
+    config = SegmenterConfig(crop_size=64)
+    save_segmenter(tmp_path / "seg.pt", {"config": config.to_dict(),
+                                         "model": LocalSegmenterNet(config).state_dict()})
+    weights = {"keypoint": Weights.local(weight_files["keypoint"]),
+               "segmenter": Weights.local(tmp_path / "seg.pt", format="humanfx.local_segmenter")}
+    det = build_detector("rcnn", device=torch.device("cpu"), weights=weights,
+                         rcnn_settings=SMALL, progress=False)
+    assert isinstance(det, KeypointSegmenterDetector) and det.mask_model is None
+    assert det.identity == detector_identity("rcnn", weights=weights, rcnn_settings=SMALL)
+    assert det.identity["mask_stage"] == "segmenter" and "mask_weights" not in det.identity
+    # a random Keypoint R-CNN scores ~0.2: let such detections start tracks
+    anyone = TrackerConfig(low_score=0.01, high_score=0.1, new_track_score=0.1, min_hits=1,
+                           min_track_length=1)
+    result = analyze_clip(ClipSession(clip, cache_root=tmp_path / "cache"),
+                          _options(tracker=anyone), detector=det)
+    assert result.complete
+    records = _records(result.cache_path)
+    assert records and any(r.segmentation is not None for r in records)
+    assert all(r.keypoints is not None for r in records)
+    with pytest.raises(InputError, match="not both"):
+        detector_identity("rcnn", weights={**weights, "mask": weights["keypoint"]})

@@ -18,6 +18,7 @@ import time
 from multiprocessing import shared_memory
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 import pytest
@@ -166,6 +167,43 @@ def test_full_edit_over_stdio(tmp_path, clip):
         expect_error(P.UNKNOWN_ID, c.call, "list_persons", clip_id=cid)
         assert c.call("shutdown") == {"shutting_down": True}
         assert c.close() == 0
+
+
+def test_export_mattes_over_stdio(tmp_path, clip):
+    clip_path, tracks_path = clip
+    events = Events()
+    with spawn(tmp_path, events) as c:
+        cid = c.call("open_clip", path=str(clip_path))["clip_id"]
+        c.call("import_tracks", clip_id=cid, path=str(tracks_path))
+        out = tmp_path / "mattes"
+        bad = [(P.INVALID_PARAMS, {"codec": "h264"}), (P.HUMANFX_ERROR, {"persons": [7]}),
+               (P.HUMANFX_ERROR, {"range": [5, 50]}), (P.INVALID_PARAMS, {"range": [5]}),
+               (P.HUMANFX_ERROR, {"codec": "ffv1", "bit_depth": 16}),
+               (P.PATH_NOT_ALLOWED, {"output": "/etc/mattes"})]
+        for code, params in bad:
+            expect_error(code, c.call, "export_mattes", **{"clip_id": cid, "output": str(out),
+                                                             **params})
+        assert not out.exists()
+
+        job = c.call("export_mattes", clip_id=cid, output=str(out), codec="ffv1",
+                     range=[2, 10], id_matte=True)["job_id"]
+        result = c.wait_job(job, timeout=TIMEOUT)
+        assert result == {"folder": str(out), "frames": 8, "legend": str(out / "id-matte.json"),
+                          "id_matte": str(out / "id-matte.mkv"),
+                          "persons": {"1": str(out / "person-1.mkv"),
+                                      "2": str(out / "person-2.mkv")}}
+        done = [p for p in events.of("progress") if p["job_id"] == job]
+        assert done[-1]["done"] == done[-1]["total"] == 8
+        with ClipSession(clip_path).layers() as cache:
+            masks = [{p.track_id: p.mask for p in cache.frame(i)} for i in range(2, 10)]
+        for tid in (1, 2):
+            with av.open(result["persons"][str(tid)]) as f:
+                frames = [fr.to_ndarray(format="rgb24") for fr in f.decode(video=0)]
+            assert len(frames) == 8
+            for i, rgb in enumerate(frames):  # FFV1 is lossless: the masks exactly
+                want = masks[i].get(tid, np.zeros((64, 96), bool)).astype(np.uint8) * 255
+                assert np.array_equal(rgb[..., 0], want), (tid, i)
+        assert c.call("job_status", job_id=job)["kind"] == "export_mattes"
 
 
 # -- bad input ------------------------------------------------------------------------------------

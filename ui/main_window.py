@@ -12,7 +12,8 @@ Identity edits (rename, merge, split, swap, delete) go through
 :attr:`MainWindow.backgrounds` (:mod:`ui.backgrounds_edit`) onto the same undo stack;
 analysis runs on a worker
 (:mod:`ui.analysis`); projects, recent files, geometry and autosave are
-:attr:`MainWindow.projects` (:mod:`ui.project_io`).
+:attr:`MainWindow.projects` (:mod:`ui.project_io`); scrubbing shows proxy frames until the
+playhead rests (:attr:`MainWindow.scrub`, :mod:`ui.scrub`).
 
 Keys: Space play/pause, Left/Right one frame, Home/End first/last frame, J/K/L shuttle
 (J plays backwards, K stops, L plays forwards; pressing J or L again doubles the speed).
@@ -52,6 +53,7 @@ from ui.identity import IdentityEditing
 from ui.persons_panel import PersonsPanel
 from ui.preview import PreviewRenderer, ViewState
 from ui.project_io import ProjectController
+from ui.scrub import ScrubController
 from ui.timeline import Timeline
 from ui.viewer import Viewer
 from ui.workers import Job
@@ -92,6 +94,7 @@ class MainWindow(IdentityEditing, QMainWindow):
         self.projects = ProjectController(self, settings, recovery_path, autosave_s)
         self.effects = EffectsController(self)
         self.backgrounds = BackgroundsController(self)
+        self.scrub = ScrubController(self)  # proxy frames while scrubbing (ui/scrub.py)
 
         self.viewer = Viewer()
         self.timeline = Timeline()
@@ -172,6 +175,8 @@ class MainWindow(IdentityEditing, QMainWindow):
             a = QAction(label, self, checkable=True, checked=getattr(ov, name))
             a.toggled.connect(lambda on, n=name: self.set_overlay(n, on))
             view.addAction(a)
+        view.addSeparator()
+        self.scrub.add_actions(view)
 
     def _action(self, menu, text, slot, shortcut=None) -> QAction:
         a = QAction(text, self)
@@ -238,6 +243,7 @@ class MainWindow(IdentityEditing, QMainWindow):
         self.setWindowTitle(f"{session.path.name} — humanfx")
         self._reload_persons()
         self.show_frame(0)
+        self.scrub.clip_opened()
         if preview.cache is None:
             self.statusBar().showMessage(f"{session.path.name}: no person layers yet — "
                                          "File ▸ Import tracks…")
@@ -326,17 +332,18 @@ class MainWindow(IdentityEditing, QMainWindow):
             plain = ViewState(selected=self.state.selected, overlays=self.state.overlays)
             self.composite, annotated = self.preview.render(index, plain)
         self.viewer.set_image(annotated)
+        self.scrub.full_frame_shown()
         self.timeline.set_current(index)
         self.effects.frame_shown(index)
 
     def seek(self, index: int) -> None:
         if self.rate:
             self._restart_clock(index)
-        self.show_frame(index)
+        self.scrub.show(index)
 
     def step(self, delta: int) -> None:
         self.stop()
-        self.show_frame(self.current + delta)
+        self.scrub.show(self.current + delta)
 
     # -- playback ---------------------------------------------------------------------------------
     def toggle_play(self) -> None:
@@ -385,7 +392,7 @@ class MainWindow(IdentityEditing, QMainWindow):
             self.show_frame(min(max(due, 0), last))
             self.stop()
         elif due != self.current:
-            self.show_frame(due)
+            self.scrub.show(due)
 
     # -- selection, overlays, background --------------------------------------------------------
     def click_at(self, x: int, y: int, add: bool = False) -> None:
@@ -434,6 +441,7 @@ class MainWindow(IdentityEditing, QMainWindow):
         self.undo_stack.clear()
         self.refresh_persons()
         self.statusBar().showMessage(f"Analysed: {result.persons} persons")
+        self.scrub.ensure()
 
     # -- projects -------------------------------------------------------------------------------
     def save_project(self, path: str | Path) -> bool:
@@ -449,6 +457,7 @@ class MainWindow(IdentityEditing, QMainWindow):
         if self.session is None:
             self.show_error("open a clip first (File ▸ Open)")
             return None
+        self.scrub.settle()  # the full-resolution frame, not the proxy's
         fx = self.state.renders_project
         if not self.state.selected and (not fx or self.state.background is not None):
             self.show_error("no person selected (click a person in the viewer first)")
@@ -465,6 +474,7 @@ class MainWindow(IdentityEditing, QMainWindow):
     def closeEvent(self, event) -> None:
         self.stop()
         self.analysis.wait()
+        self.scrub.close()
         self.projects.closing()
         for job in (self.job, self.export_dialog.job if self.export_dialog else None):
             if job is not None and job.isRunning():

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+
+import cv2
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter
@@ -9,9 +12,16 @@ from PySide6.QtWidgets import QSizePolicy, QWidget
 
 
 def to_qimage(image: np.ndarray) -> QImage:
-    """An (H, W, 3) uint8 RGB array as a QImage (a deep copy; the array may be reused)."""
+    """An (H, W, 3) uint8 RGB array as a QImage (a deep copy; the array may be reused).
+
+    On little-endian machines the image is ``Format_RGB32`` (B, G, R, 0xFF bytes), which
+    QPainter scales several times faster than ``Format_RGB888`` (1.2 against 4.7 ms for a
+    960x540 frame drawn smoothly scaled, conversion included)."""
     image = np.ascontiguousarray(image)
     h, w = image.shape[:2]
+    if sys.byteorder == "little":
+        bgrx = cv2.cvtColor(image, cv2.COLOR_RGB2BGRA)
+        return QImage(bgrx.data, w, h, bgrx.strides[0], QImage.Format.Format_RGB32).copy()
     return QImage(image.data, w, h, image.strides[0], QImage.Format.Format_RGB888).copy()
 
 
@@ -19,7 +29,9 @@ class Viewer(QWidget):
     """Paints the current frame scaled to fit the widget (aspect kept, centred, dark bars).
 
     :attr:`clicked` carries the frame pixel ``(x, y)`` under a left click and whether Shift
-    was held; clicks on the bars are not reported.
+    was held; clicks on the bars are not reported.  Frame pixels are those of the clip's
+    frame even while a smaller image of it (a scrubbing proxy) is shown: see
+    :meth:`set_image`'s ``frame_size``.
     """
 
     clicked = Signal(int, int, bool)
@@ -27,22 +39,37 @@ class Viewer(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self._image: QImage | None = None
+        self._frame_size: tuple[int, int] = (0, 0)
         self.setMinimumSize(320, 180)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
         self.placeholder = "File ▸ Open a clip, or drop one here"
 
-    def set_image(self, image: np.ndarray | None) -> None:
-        """Show ``image`` ((H, W, 3) uint8 RGB), or nothing."""
+    def set_image(self, image: np.ndarray | None,
+                  frame_size: tuple[int, int] | None = None) -> None:
+        """Show ``image`` ((h, w, 3) uint8 RGB), or nothing.
+
+        ``frame_size``: ``(W, H)`` of the frame ``image`` shows, when ``image`` is a scaled
+        copy of it (a proxy); clicks and :meth:`frame_to_widget` then stay in frame pixels
+        and the picture keeps the frame's place.  Default: the image's own size."""
         self._image = None if image is None else to_qimage(image)
+        if image is not None:
+            h, w = image.shape[:2]
+            self._frame_size = (w, h) if frame_size is None else (int(frame_size[0]),
+                                                                   int(frame_size[1]))
         self.update()
+
+    @property
+    def image_size(self) -> tuple[int, int] | None:
+        """``(w, h)`` of the image shown (smaller than the frame while a proxy is shown)."""
+        return None if self._image is None else (self._image.width(), self._image.height())
 
     def image_rect(self) -> QRectF:
         """Where the frame is drawn, in widget coordinates (empty without an image)."""
         if self._image is None:
             return QRectF()
-        iw, ih = self._image.width(), self._image.height()
+        iw, ih = self._frame_size
         scale = min(self.width() / iw, self.height() / ih)
         w, h = iw * scale, ih * scale
         return QRectF((self.width() - w) / 2, (self.height() - h) / 2, w, h)
@@ -52,11 +79,11 @@ class Viewer(QWidget):
         r = self.image_rect()
         if r.isEmpty() or not r.contains(pos):
             return None
-        assert self._image is not None
-        scale = r.width() / self._image.width()
+        fw, fh = self._frame_size
+        scale = r.width() / fw
         x = int((pos.x() - r.x()) / scale)
         y = int((pos.y() - r.y()) / scale)
-        if 0 <= x < self._image.width() and 0 <= y < self._image.height():
+        if 0 <= x < fw and 0 <= y < fh:
             return x, y
         return None
 
@@ -64,7 +91,7 @@ class Viewer(QWidget):
         """The widget point at the centre of frame pixel (x, y)."""
         r = self.image_rect()
         assert self._image is not None
-        scale = r.width() / self._image.width()
+        scale = r.width() / self._frame_size[0]
         return QPointF(r.x() + (x + 0.5) * scale, r.y() + (y + 0.5) * scale)
 
     def paintEvent(self, event) -> None:

@@ -398,8 +398,8 @@ def render_frame(server: Server, conn: Connection, p: Params) -> dict[str, Any]:
     masks = []
     if fx.selected:
         with clip.session.layers(clip.layers) as cache:
-            masks = [pl.mask for pl in cache.frame(index)
-                     if pl.track_id in fx.selected and pl.mask is not None]
+            masks = [pl.mask for pl in cache.frame(index, tracks=set(fx.selected))
+                     if pl.mask is not None]
     h, w = frame.image.shape[:2]
     alpha = build_alpha(masks, refine=fx.refine, shape=(h, w))
 
@@ -418,10 +418,25 @@ def render_frame(server: Server, conn: Connection, p: Params) -> dict[str, Any]:
     return out
 
 
+def _frame_range(p: Params) -> Any:
+    """The ``range`` param (``[start, stop|null]`` or ``"START:END"``) as a FrameRange."""
+    from editor_plugin.render import FrameRange
+
+    rng = p.get("range", (list, str), None)
+    if isinstance(rng, str):
+        return FrameRange.parse(rng)
+    if rng is None:
+        return FrameRange()
+    if not (len(rng) == 2 and isinstance(rng[0], int)
+            and (rng[1] is None or isinstance(rng[1], int))):
+        raise p.bad("'range' must be [start, stop] (stop exclusive, may be null)")
+    return FrameRange(rng[0], rng[1])
+
+
 @method("export", "clip_id", "output", "codec", "range", "quality", "audio")
 def export(server: Server, conn: Connection, p: Params) -> dict[str, Any]:
     from editor_plugin.media import Codec
-    from editor_plugin.render import FrameRange, RenderSpec, render
+    from editor_plugin.render import RenderSpec, render
     from effects.backgrounds import parse_background
 
     clip = server.clip(conn, p.get("clip_id", str))
@@ -432,16 +447,7 @@ def export(server: Server, conn: Connection, p: Params) -> dict[str, Any]:
     except ValueError:
         raise p.bad(f"unknown codec {codec_name!r} (codecs: "
                     f"{', '.join(c.value for c in Codec)})") from None
-    rng = p.get("range", (list, str), None)
-    if isinstance(rng, str):
-        frames = FrameRange.parse(rng)
-    elif rng is not None:
-        if not (len(rng) == 2 and isinstance(rng[0], int)
-                and (rng[1] is None or isinstance(rng[1], int))):
-            raise p.bad("'range' must be [start, stop] (stop exclusive, may be null)")
-        frames = FrameRange(rng[0], rng[1])
-    else:
-        frames = FrameRange()
+    frames = _frame_range(p)
     fx = clip.effects
     if fx.background is None:
         raise InputError("no background set for this clip",
@@ -459,3 +465,39 @@ def export(server: Server, conn: Connection, p: Params) -> dict[str, Any]:
                                      cancel=job.cancel))}
 
     return {"job_id": server.start_job(conn, "export", clip, work).job_id}
+
+
+_MATTE_CODECS = ("prores4444", "png", "ffv1")
+
+
+@method("export_mattes", "clip_id", "output", "persons", "codec", "range", "refine",
+        "id_matte", "bit_depth", "start_number")
+def export_mattes(server: Server, conn: Connection, p: Params) -> dict[str, Any]:
+    """Per-person mattes (``editor_plugin.exports.mattes``) into the folder ``output``."""
+    from editor_plugin.exports.mattes import MatteSpec
+    from editor_plugin.exports.mattes import export_mattes as write_mattes
+    from editor_plugin.media import Codec
+
+    clip = server.clip(conn, p.get("clip_id", str))
+    output = server.roots.check(p.get("output", str), extra=_folder(clip), what="output folder")
+    codec = p.get("codec", str, "prores4444")
+    if codec not in _MATTE_CODECS:
+        raise p.bad(f"unknown matte codec {codec!r} (codecs: {', '.join(_MATTE_CODECS)})")
+    persons = p.int_list("persons", None)
+    spec = MatteSpec(persons=None if persons is None else tuple(persons), codec=Codec(codec),
+                     bit_depth=p.get("bit_depth", int, 8),
+                     start_number=p.get("start_number", int, None),
+                     id_matte=p.get("id_matte", bool, False), frames=_frame_range(p),
+                     refine=p.get("refine", str, "none"), layers=clip.layers)
+    spec.frames.resolve(clip.session.info.frame_count)  # a bad range fails the request itself
+    if spec.persons is not None:
+        clip.session.check_persons(list(spec.persons), clip.layers)
+
+    def work(job: Any) -> dict[str, Any]:
+        r = write_mattes(clip.session, spec, output, progress=job.report, cancel=job.cancel)
+        return {"folder": str(r.folder), "frames": r.frames,
+                "persons": {str(tid): str(path) for tid, path in r.persons.items()},
+                "id_matte": None if r.id_matte is None else str(r.id_matte),
+                "legend": None if r.legend is None else str(r.legend)}
+
+    return {"job_id": server.start_job(conn, "export_mattes", clip, work).job_id}

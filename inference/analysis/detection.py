@@ -68,7 +68,7 @@ class SeedDetector:
         pose_path = weights_file(pw, progress=progress)
         seg_path = weights_file(sw, progress=progress)
         model, info = load_pose_tracker(pose_path, device=device)
-        tracker = GlobalPoseTracker(model, PoseTrackerConfig(input_size=info.input_size),
+        tracker = GlobalPoseTracker(model, PoseTrackerConfig.for_checkpoint(info),
                                     device=device)
         net, _ = load_network(seg_path, device)
         segmenter = LocalSegmenter(net, device=device)
@@ -107,13 +107,16 @@ class SeedDetector:
 
 
 def _check_slots(model: str, weights: dict[str, Any]) -> None:
-    allowed = {"rcnn": {"keypoint", "mask"}, "seed": {"pose", "segmenter"}}
+    allowed = {"rcnn": {"keypoint", "mask", "segmenter"}, "seed": {"pose", "segmenter"}}
     if model not in allowed:
         raise InputError(f"unknown model {model!r}", hint=f"use {' or '.join(MODEL_CHOICES)}")
     unknown = set(weights) - allowed[model]
     if unknown:
         raise InputError(f"unknown {model} weights slot {min(unknown)!r}",
                          hint=f"use {' or '.join(sorted(allowed[model]))}")
+    if model == "rcnn" and {"mask", "segmenter"} <= set(weights):
+        raise InputError("the R-CNN takes 'mask' weights or 'segmenter' weights, not both",
+                         hint="drop one: masks come from Mask R-CNN or the Local Segmenter")
 
 
 def detector_identity(model: str, *, weights: dict[str, Any] | None = None,
@@ -122,6 +125,13 @@ def detector_identity(model: str, *, weights: dict[str, Any] | None = None,
     (so a finished analysis is found before any weights are loaded)."""
     weights = dict(weights or {})
     _check_slots(model, weights)
+    if model == "rcnn" and "segmenter" in weights:
+        kp = RCNNDetector.describe(weights.get("keypoint", "DEFAULT"), None)
+        return {"detector": "rcnn", "mask_stage": "segmenter",
+                "settings": asdict(rcnn_settings or RCNNSettings()),
+                **{k: v for k, v in kp.items() if k != "mask_weights"},
+                "segmenter_weights": SeedDetector.describe(None, weights["segmenter"])[
+                    "segmenter_weights"]}
     if model == "rcnn":
         return {"detector": "rcnn", "settings": asdict(rcnn_settings or RCNNSettings()),
                 **RCNNDetector.describe(weights.get("keypoint", "DEFAULT"),
@@ -140,6 +150,9 @@ def build_detector(model: str, *, device: torch.device, weights: dict[str, Any] 
     """
     weights = dict(weights or {})
     _check_slots(model, weights)
+    if model == "rcnn" and "segmenter" in weights:
+        return _keypoint_segmenter(weights, rcnn_settings or RCNNSettings(), device, progress,
+                                   model_kwargs)
     if model == "rcnn":
         return RCNNDetector.from_weights(weights.get("keypoint", "DEFAULT"),
                                          weights.get("mask", "DEFAULT"),
@@ -148,6 +161,28 @@ def build_detector(model: str, *, device: torch.device, weights: dict[str, Any] 
     return SeedDetector.from_weights(weights.get("pose", "DEFAULT"),
                                      weights.get("segmenter", "DEFAULT"),
                                      device=device, progress=progress)
+
+
+def _keypoint_segmenter(weights: dict[str, Any], settings: RCNNSettings, device: torch.device,
+                        progress: bool, model_kwargs: dict[str, Any]) -> FrameDetector:
+    """Keypoint R-CNN + Local Segmenter (:mod:`inference.analysis.hybrid`)."""
+    from inference.analysis.hybrid import KeypointSegmenterDetector
+    from inference.models.rcnn import keypointrcnn_resnet50_fpn
+    from inference.models.segmenter import LocalSegmenter, load_network
+    from inference.models.weights import SeedSegmenter_Weights, Weights, weights_file
+
+    kp_w = weights.get("keypoint", "DEFAULT")
+    sw = weights["segmenter"]
+    sw = sw if isinstance(sw, Weights) else SeedSegmenter_Weights.verify(sw)
+    kp = keypointrcnn_resnet50_fpn(weights=kp_w, progress=progress,
+                                   **{**settings.model_kwargs(), **model_kwargs})
+    net, _ = load_network(weights_file(sw, progress=progress), device)
+    identity = detector_identity("rcnn", weights=weights, rcnn_settings=settings)
+    identity.pop("detector", None)
+    identity.pop("mask_stage", None)
+    identity.pop("settings", None)
+    return KeypointSegmenterDetector(kp, LocalSegmenter(net, device=device), settings=settings,
+                                     device=device, identity=identity)
 
 
 __all__ = ["MODEL_CHOICES", "FrameDetector", "PersonDetection", "SeedDetector",

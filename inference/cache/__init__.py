@@ -1,6 +1,8 @@
 """The per-person layer cache: analysis results of one clip, stored in SQLite.
 
 :mod:`inference.cache.layers` holds the cache itself (:class:`LayerCache`);
+:mod:`inference.cache.db` its SQLite schema, migrations and meta table, and the records it
+hands out; :mod:`inference.cache.edits` the identity edits (merge, split, ... with undo);
 :mod:`inference.cache.store` decides where caches live and how clips are identified.
 """
 

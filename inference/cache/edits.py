@@ -2,7 +2,7 @@
 
 Every edit is one SQLite transaction that rewrites the affected ``persons`` and ``tracks`` rows
 and appends an entry to the cache's edit log (tables ``edits``, ``edit_rows``, ``edit_tracks``,
-schema version 2, see :mod:`inference.cache.layers`).  The log stores exactly the rows the
+schema version 2, see :mod:`inference.cache.db`).  The log stores exactly the rows the
 edit changed, as they were before and after, so that
 
 * :meth:`TrackEditor.undo` puts the previous rows back bit for bit and :meth:`TrackEditor.redo`

@@ -336,18 +336,25 @@ class RCNNDetector:
         return [self._combine(p, m, im.shape[:2])
                 for p, m, im in zip(pose_np, mask_np, images, strict=True)]
 
-    def _combine(self, poses: dict[str, np.ndarray], masks: dict[str, np.ndarray],
-                 hw: tuple[int, int]) -> list[PersonDetection]:
-        s = self.settings
+    def _keypoints(self, poses: dict[str, np.ndarray], hw: tuple[int, int]) -> np.ndarray:
+        """``(N, 17, 3)`` COCO joints of the Keypoint R-CNN's people (frame pixels; joints
+        scored below ``keypoint_visible_logit`` are occluded, those outside the frame absent)."""
         h, w = hw
         kps = np.zeros((len(poses["boxes"]), NUM_KEYPOINTS, 3))
         if len(kps):
             kps[:, :, :2] = poses["keypoints"][:, :, :2]
-            kps[:, :, 2] = np.where(poses["keypoints_scores"] >= s.keypoint_visible_logit,
-                                    V_VISIBLE, V_OCCLUDED)
+            visible = poses["keypoints_scores"] >= self.settings.keypoint_visible_logit
+            kps[:, :, 2] = np.where(visible, V_VISIBLE, V_OCCLUDED)
             outside = ((kps[:, :, 0] < 0) | (kps[:, :, 0] >= w) | (kps[:, :, 1] < 0)
                        | (kps[:, :, 1] >= h))
             kps[outside] = (0.0, 0.0, V_NONE)
+        return kps
+
+    def _combine(self, poses: dict[str, np.ndarray], masks: dict[str, np.ndarray],
+                 hw: tuple[int, int]) -> list[PersonDetection]:
+        s = self.settings
+        h, w = hw
+        kps = self._keypoints(poses, hw)
         soft = masks["masks"].reshape(-1, h, w)
         if s.mask_threshold != 0.5:  # re-centre so that >= 128 means >= mask_threshold
             soft = _rescale_soft(soft, s.mask_threshold)

@@ -85,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     trk.add_argument("--input-size", type=_size, default=(512, 512), help="WIDTHxHEIGHT")
     trk.add_argument("--backbone", default="resnet18", help="resnet18 or resnet34")
     trk.add_argument("--checkpoint-every", type=int, default=100)
+    trk.add_argument("--track-thresh", type=float,
+                     help="detection score threshold stored in the exported file (calibrated "
+                     "on training scenes; default: PoseTrackerConfig's)")
     return parser
 
 
@@ -122,7 +125,10 @@ def run_tracker(args: argparse.Namespace) -> Path:
                                 data_seed=args.data_seed)
     if args.export:
         from inference.models.pose_tracker.checkpoint import export_weights
-        export_weights(result.checkpoint, args.export, half=args.half)
+        inference = ({} if args.track_thresh is None else
+                     {"track_thresh": args.track_thresh, "new_thresh": args.track_thresh,
+                      "pre_thresh": args.track_thresh})
+        export_weights(result.checkpoint, args.export, half=args.half, inference=inference)
     return result.checkpoint
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,9 @@ class CheckpointInfo:
     input_size: tuple[int, int]
     step: int
     seed: int
+    #: inference settings calibrated for these weights (``PoseTrackerConfig`` fields, e.g.
+    #: ``track_thresh``); empty when the file has none.
+    inference: dict[str, Any] = field(default_factory=dict)
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
@@ -103,8 +106,13 @@ def checkpoint_info(path: str | Path, data: dict) -> CheckpointInfo:
             hint="re-train it",
         )
     w, h = data["input_size"]
+    inference = data.get("inference", {})
+    if not isinstance(inference, dict):
+        raise InputError("pose-tracker checkpoint has a bad 'inference' record", path=path,
+                         hint="re-export it")
     return CheckpointInfo(
-        Path(path), net, (int(w), int(h)), int(data["step"]), int(data.get("seed", 0))
+        Path(path), net, (int(w), int(h)), int(data["step"]), int(data.get("seed", 0)),
+        dict(inference),
     )
 
 
@@ -136,12 +144,16 @@ def load_pose_tracker(
     return model.to(device).eval(), info
 
 
-def export_weights(checkpoint: str | Path, dest: str | Path, *, half: bool = False) -> Path:
+def export_weights(checkpoint: str | Path, dest: str | Path, *, half: bool = False,
+                   inference: dict[str, Any] | None = None) -> Path:
     """Write the inference-only file of a training checkpoint (no optimizer state), float
-    tensors in float16 when ``half`` (cast back to float32 on load).  Atomic; returns ``dest``."""
+    tensors in float16 when ``half`` (cast back to float32 on load).  ``inference``:
+    ``PoseTrackerConfig`` settings calibrated for these weights (e.g. ``{"track_thresh":
+    0.3}``), used by default when the file is loaded for tracking.  Atomic; returns ``dest``."""
     data = read_checkpoint(checkpoint)
     state = {k: (v.half() if half and v.is_floating_point() else v)
              for k, v in data["model"].items()}
     return save_checkpoint(dest, {"net": data["net"], "input_size": list(data["input_size"]),
                                   "step": int(data["step"]), "seed": int(data.get("seed", 0)),
-                                  "model": state, "exported": {"half": half}})
+                                  "model": state, "exported": {"half": half},
+                                  "inference": dict(inference or {})})

@@ -11,6 +11,7 @@ All coordinates returned are **frame** pixels.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ import torch
 from inference.errors import InputError
 from inference.tracks.model import NUM_KEYPOINTS, PersonRecord
 
-from .checkpoint import load_pose_tracker
+from .checkpoint import CheckpointInfo, load_pose_tracker
 from .decode import Detection, decode, to_frame
 from .letterbox import Letterbox, as_size
 from .network import PoseTrackerNet, activate
@@ -59,6 +60,17 @@ class PoseTrackerConfig:
     visible_thresh: float = 0.3
     min_overlap: float = 0.7
     amp: bool = True
+
+    @classmethod
+    def for_checkpoint(cls, info: CheckpointInfo) -> PoseTrackerConfig:
+        """The settings a checkpoint was made for: its input size and the inference settings
+        calibrated with it (``info.inference``), defaults for the rest."""
+        known = {f.name for f in dataclasses.fields(cls)} - {"input_size"}
+        unknown = sorted(set(info.inference) - known)
+        if unknown:
+            raise InputError(f"pose-tracker checkpoint has unknown inference settings {unknown}",
+                             path=info.path, hint="re-export it with this humanfx")
+        return cls(input_size=info.input_size, **info.inference)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "input_size", as_size(self.input_size))
@@ -212,7 +224,7 @@ class GlobalPoseTracker:
     ) -> GlobalPoseTracker:
         """Tracker for a trained checkpoint; the input size defaults to the trained one."""
         model, info = load_pose_tracker(path)
-        config = config or PoseTrackerConfig(input_size=info.input_size)
+        config = config or PoseTrackerConfig.for_checkpoint(info)
         return cls(model, config, device=device)
 
     def reset(self) -> None:
