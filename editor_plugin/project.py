@@ -7,6 +7,7 @@ A project is a JSON document (see ``docs/project-format.md``)::
      "layers": null, "selected": [1, 2], "background": "blur:25",
      "backgrounds": {"2": "color:#00ff00"},  # optional, + background_seam_px/_reach_px
      "matte": {"refine": "feather", "feather_px": 1.5},  # + optional matte keys
+     "person_mattes": {"2": {"expand_px": 4.0}},  # optional: persons' own matte keys
      "effects": {"everyone": [EFFECT, ...], "persons": {"1": [EFFECT, ...]}},
      "depth_override": {"2": 310.0}}
 
@@ -15,6 +16,8 @@ Relative paths (the clip, ``image:``/``video:`` backgrounds) are relative to the
 file's folder; in memory they are absolute.  Older versions are upgraded on load through
 :data:`UPGRADES`; every problem raises :class:`~inference.errors.InputError` naming the file
 and the JSON path of the bad element (``$.effects.persons["2"][0]``).
+:class:`~effects.matte_settings.MatteSettings` and its ranges live in
+:mod:`effects.matte_settings` and are importable from here too.
 """
 
 from __future__ import annotations
@@ -38,6 +41,16 @@ from effects.backgrounds import (
     parse_background,
 )
 from effects.backgrounds_extra import TiledImageBackground
+from effects.matte_settings import (
+    GUIDED_EPS_RANGE,
+    MATTE_KEYS,
+    MAX_EXPAND_PX,
+    MAX_FEATHER_PX,
+    MAX_GUIDED_RADIUS,
+    MatteOverride,
+    MatteSettings,
+    resolve_overrides,
+)
 from effects.model import Effect
 from effects.partition import DEFAULT_SEAM_PX, check_reach, check_seam
 from effects.refine import REFINE_MODES, TEMPORAL_MODES
@@ -52,20 +65,13 @@ log = logging.getLogger(__name__)
 
 PROJECT_FORMAT = "humanfx-project"
 PROJECT_VERSION = 1
-#: Largest matte feather accepted (pixels, Gaussian sigma).
-MAX_FEATHER_PX = 100.0
-#: Largest matte expand/choke accepted (pixels, either way).
-MAX_EXPAND_PX = 100.0
-#: Largest guided-filter radius accepted (pixels).
-MAX_GUIDED_RADIUS = 200
-#: Accepted guided-filter epsilon range (guide in 0..1, squared units).
-GUIDED_EPS_RANGE = (1e-8, 1.0)
 #: ``$.matte`` keys; all but ``refine``/``feather_px`` were added within version 1 and are
 #: optional (left out when at their defaults, so such files still load in older readers).
-_MATTE_KEYS = ("refine", "feather_px", "expand_px", "guided_radius", "guided_eps", "temporal")
+_MATTE_KEYS = MATTE_KEYS
 
 _TOP_KEYS = ("format", "version", "clip", "layers", "selected", "background", "backgrounds",
-             "background_seam_px", "background_reach_px", "matte", "effects", "depth_override")
+             "background_seam_px", "background_reach_px", "matte", "person_mattes", "effects",
+             "depth_override")
 
 
 # -- errors and JSON paths ----------------------------------------------------------------------
@@ -183,51 +189,6 @@ def _upgrade(data: dict[str, Any], ctx: _Ctx) -> dict[str, Any]:
 # -- the model --------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class MatteSettings:
-    """How person mattes are refined (see :class:`effects.refine.MatteRefiner`).
-
-    ``refine``: ``none|feather|guided``; ``feather_px``: Gaussian sigma (0..100, used by
-    ``feather`` and ``guided``); ``expand_px``: grow (> 0) or choke (< 0), -100..100 px;
-    ``guided_radius`` (1..200 px) and ``guided_eps`` (1e-8..1): the guided filter's r and
-    epsilon; ``temporal``: ``off|ema|median3`` stabilisation across frames.
-    """
-
-    refine: str = "feather"
-    feather_px: float = 1.5
-    expand_px: float = 0.0
-    guided_radius: int = 8
-    guided_eps: float = 1e-3
-    temporal: str = "off"
-
-    def __post_init__(self) -> None:
-        if self.refine not in REFINE_MODES:
-            raise InputError(f"matte refine {self.refine!r}: use one of {', '.join(REFINE_MODES)}")
-        for name, lo, hi in (("feather_px", 0.0, MAX_FEATHER_PX),
-                             ("expand_px", -MAX_EXPAND_PX, MAX_EXPAND_PX),
-                             ("guided_eps", *GUIDED_EPS_RANGE)):
-            v = getattr(self, name)
-            if (not isinstance(v, numbers.Real) or isinstance(v, bool)
-                    or not math.isfinite(v) or not lo <= v <= hi):
-                raise InputError(f"matte {name} {v!r}: use {lo:g}..{hi:g}")
-        r = self.guided_radius
-        if not isinstance(r, int) or isinstance(r, bool) or not 1 <= r <= MAX_GUIDED_RADIUS:
-            raise InputError(f"matte guided_radius {r!r}: use a whole number "
-                             f"1..{MAX_GUIDED_RADIUS}")
-        if self.temporal not in TEMPORAL_MODES:
-            raise InputError(f"matte temporal {self.temporal!r}: use one of "
-                             f"{', '.join(TEMPORAL_MODES)}")
-
-    def to_dict(self) -> dict[str, Any]:
-        """``$.matte``: ``refine`` and ``feather_px`` always, the other keys when not default."""
-        out: dict[str, Any] = {"refine": self.refine, "feather_px": self.feather_px}
-        default = MatteSettings()
-        for name in _MATTE_KEYS[2:]:
-            if getattr(self, name) != getattr(default, name):
-                out[name] = getattr(self, name)
-        return out
-
-
-@dataclass(frozen=True)
 class Project:
     """An edit of one clip (see the module docstring for the file).
 
@@ -239,7 +200,9 @@ class Project:
     the effects and depth overrides.  ``backgrounds``: selected persons' own backgrounds
     (sorted ``(id, background or None)`` pairs; a mapping is accepted), laid out around them
     by :class:`effects.partition.PersonBackgrounds` with ``background_seam_px`` and
-    ``background_reach_px``.
+    ``background_reach_px``.  ``matte``: everyone's matte settings; ``person_mattes``: some
+    persons' own (sorted ``(id, MatteOverride)`` pairs; a mapping is accepted), each naming
+    the fields it replaces, the rest inherited from ``matte`` (:meth:`person_matte_settings`).
     """
 
     clip: Path
@@ -252,14 +215,24 @@ class Project:
     backgrounds: tuple[tuple[int, Background | VideoBackgroundSpec | None], ...] = ()
     background_seam_px: float = DEFAULT_SEAM_PX
     background_reach_px: float | None = None
+    person_mattes: tuple[tuple[int, MatteOverride], ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "backgrounds", tuple(sorted(dict(self.backgrounds).items())))
+        object.__setattr__(self, "person_mattes",
+                           tuple(sorted(dict(self.person_mattes).items())))
+        for tid, own in self.person_mattes:
+            if not isinstance(own, MatteOverride):
+                raise TypeError(f"person {tid}'s matte must be a MatteOverride, not {own!r}")
         object.__setattr__(self, "background_seam_px", check_seam(self.background_seam_px))
         object.__setattr__(self, "background_reach_px", check_reach(self.background_reach_px))
 
     def replace(self, **changes: Any) -> Project:
         return dataclasses.replace(self, **changes)
+
+    def person_matte_settings(self) -> dict[int, MatteSettings]:
+        """Track id -> the complete matte settings of each person with their own."""
+        return resolve_overrides(self.matte, self.person_mattes)
 
     # -- JSON ----------------------------------------------------------------------------------
     def to_dict(self, base_dir: Path | None = None) -> dict[str, Any]:
@@ -273,6 +246,9 @@ class Project:
             extra["background_seam_px"] = self.background_seam_px
         if self.background_reach_px is not None:
             extra["background_reach_px"] = self.background_reach_px
+        own_mattes: dict[str, Any] = {}  # likewise: only when someone has their own
+        if self.person_mattes:
+            own_mattes["person_mattes"] = {str(k): v.to_dict() for k, v in self.person_mattes}
         return {
             "format": PROJECT_FORMAT,
             "version": PROJECT_VERSION,
@@ -282,6 +258,7 @@ class Project:
             "background": _background_spec(self.background, base_dir),
             **extra,
             "matte": self.matte.to_dict(),
+            **own_mattes,
             "effects": {
                 "everyone": [e.to_dict() for e in self.stack.everyone],
                 "persons": {str(k): [e.to_dict() for e in v] for k, v in self.stack.per_person},
@@ -310,7 +287,12 @@ class Project:
             for i, v in enumerate(ctx.lst(selected_raw, "$.selected")))
         background = _parse_background(data.get("background"), ctx)
         backgrounds = _parse_backgrounds(data, selected, ctx)
-        matte = _parse_matte(data.get("matte", {}), ctx)
+        matte = MatteSettings(**_parse_matte(data.get("matte", {}), ctx))
+        person_mattes = {}
+        raw_pm = data.get("person_mattes")
+        for k, v in (ctx.obj(raw_pm, "$.person_mattes") if raw_pm is not None else {}).items():
+            where = _key("$.person_mattes", k)
+            person_mattes[ctx.track_id(k, where)] = MatteOverride(_parse_matte(v, ctx, where))
         everyone, persons = _parse_effects(data.get("effects", {}), ctx)
         depth: dict[int, float] = {}
         raw_depth = data.get("depth_override")
@@ -319,7 +301,7 @@ class Project:
                 where = _key("$.depth_override", k)
                 depth[ctx.track_id(k, where)] = ctx.number(v, where, -1e9, 1e9)
         return cls(clip=clip, content_hash=content_hash, layers=layers, selected=selected,
-                   background=background, matte=matte,
+                   background=background, matte=matte, person_mattes=person_mattes,
                    stack=EffectStack(persons, everyone, depth), **backgrounds)
 
     # -- files ---------------------------------------------------------------------------------
@@ -413,30 +395,32 @@ def _parse_backgrounds(data: dict[str, Any], selected: tuple[int, ...] | None,
     return out
 
 
-def _parse_matte(raw: Any, ctx: _Ctx) -> MatteSettings:
-    raw = ctx.obj(raw, "$.matte")
+def _parse_matte(raw: Any, ctx: _Ctx, where: str = "$.matte") -> dict[str, Any]:
+    """The matte keys of the object at ``where``, checked: ``$.matte`` (missing keys take
+    :class:`MatteSettings`' defaults) or a person's ``$.person_mattes["<id>"]`` (only the
+    keys given: the rest are inherited)."""
+    raw = ctx.obj(raw, where)
     extra = sorted(set(raw) - set(_MATTE_KEYS))
     if extra:
-        raise ctx.error(_key("$.matte", extra[0]),
+        raise ctx.error(_key(where, extra[0]),
                         f"is not a matte key ({', '.join(_MATTE_KEYS)})")
-    refine = raw.get("refine", "feather")
-    if refine not in REFINE_MODES:
-        raise ctx.error("$.matte.refine", f"must be one of {', '.join(REFINE_MODES)}, "
-                        f"got {_show(refine)}")
-    feather = ctx.number(raw.get("feather_px", 1.5), "$.matte.feather_px", 0.0, MAX_FEATHER_PX)
-    expand = ctx.number(raw.get("expand_px", 0.0), "$.matte.expand_px",
-                        -MAX_EXPAND_PX, MAX_EXPAND_PX)
+    out: dict[str, Any] = {}
+    for name, modes in (("refine", REFINE_MODES), ("temporal", TEMPORAL_MODES)):
+        if name in raw and raw[name] not in modes:
+            raise ctx.error(_key(where, name), f"must be one of {', '.join(modes)}, "
+                            f"got {_show(raw[name])}")
+    for name, lo, hi in (("feather_px", 0.0, MAX_FEATHER_PX),
+                         ("expand_px", -MAX_EXPAND_PX, MAX_EXPAND_PX),
+                         ("guided_eps", *GUIDED_EPS_RANGE)):
+        if name in raw:
+            out[name] = ctx.number(raw[name], _key(where, name), lo, hi)
     radius = raw.get("guided_radius", 8)
     if (not isinstance(radius, int) or isinstance(radius, bool)
             or not 1 <= radius <= MAX_GUIDED_RADIUS):
-        raise ctx.error("$.matte.guided_radius", f"must be a whole number in "
+        raise ctx.error(_key(where, "guided_radius"), f"must be a whole number in "
                         f"[1, {MAX_GUIDED_RADIUS}], got {_show(radius)}")
-    eps = ctx.number(raw.get("guided_eps", 1e-3), "$.matte.guided_eps", *GUIDED_EPS_RANGE)
-    temporal = raw.get("temporal", "off")
-    if temporal not in TEMPORAL_MODES:
-        raise ctx.error("$.matte.temporal", f"must be one of {', '.join(TEMPORAL_MODES)}, "
-                        f"got {_show(temporal)}")
-    return MatteSettings(refine, feather, expand, radius, eps, temporal)
+    out.update({k: raw[k] for k in ("refine", "guided_radius", "temporal") if k in raw})
+    return {k: out[k] for k in _MATTE_KEYS if k in out}
 
 
 def _parse_effect_list(raw: Any, where: str, ctx: _Ctx) -> list[Effect]:

@@ -307,7 +307,8 @@ def render_project(session: ClipSession, project: Project, out: str | Path, *,
     holds, particles) are the same when only a range is rendered.  The project's person ids
     must be in the clip; its ``content_hash``, when set, must match the session's clip.
     The project's matte settings are applied to each person's matte separately
-    (:class:`~effects.stack.PersonMattes`: per-person temporal state, keyed by track id).
+    (:class:`~effects.stack.PersonMattes`: per-person temporal state, keyed by track id),
+    with a person's own settings (``person_mattes``, the rest inherited) where they have them.
     The project's ``backgrounds`` (persons' own) are laid out around the drawn persons' cached
     masks (:meth:`effects.partition.PersonBackgrounds.for_frame`); they must be selected.
     """
@@ -325,7 +326,7 @@ def render_project(session: ClipSession, project: Project, out: str | Path, *,
             raise InputError(f"person {tid} has a background of their own but is not selected",
                              hint=f"select person {tid}, or remove its background")
     ids = (list(project.selected or ()) + [k for k, _ in project.stack.per_person]
-           + [k for k, _ in project.backgrounds])
+           + [k for k, _ in project.backgrounds] + [k for k, _ in project.person_mattes])
     if ids:
         session.check_persons(sorted(set(ids)), project.layers)
     frames.resolve(info.frame_count)
@@ -334,7 +335,7 @@ def render_project(session: ClipSession, project: Project, out: str | Path, *,
                                              reach_px=project.background_reach_px)
     chosen = None if project.selected is None else set(project.selected)
     stack = project.stack
-    matte = project.matte
+    own_mattes = project.person_matte_settings()
 
     ctx = create_context()
     renderers: list[StackRenderer] = []
@@ -344,8 +345,7 @@ def render_project(session: ClipSession, project: Project, out: str | Path, *,
                                  history=PoseHistory.from_cache(cache))
         renderers.append(renderer)
         # One per stream: each person's temporal state lives across frames.
-        mattes = PersonMattes(matte.refine, matte.feather_px, matte.expand_px,
-                              matte.guided_radius, matte.guided_eps, matte.temporal)
+        mattes = PersonMattes.from_settings(project.matte, own_mattes)
 
         def draw(frame: VideoFrame, cache: LayerCache) -> np.ndarray:
             persons = cache.frame(frame.index)

@@ -24,7 +24,6 @@ gets no effects that frame.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -37,6 +36,7 @@ from effects.anchors import PoseHistory
 from effects.backgrounds import Background
 from effects.gl import OutputSurface, RenderTarget, draw_fullscreen
 from effects.matte import build_alpha
+from effects.matte_settings import MatteControls, MatteSettings
 from effects.model import (
     Effect,
     FxContext,
@@ -131,46 +131,65 @@ class EffectStack:
 class PersonMattes:
     """Each person's matte for one stream of frames: expand/choke, feather, guided filter and
     temporal stabilisation as :class:`effects.refine.MatteRefiner` applies them to a whole
-    frame, but computed on the person's box grown by :meth:`pad` (so a person's matte equals the
-    full-frame refinement of their mask alone, to float rounding).
+    frame, but computed on the person's box grown by their :meth:`pad` (so a person's matte
+    equals the full-frame refinement of their mask alone, to float rounding).
 
-    Stateful when ``temporal`` is not ``'off'``: one :class:`~effects.refine.TemporalStabilizer`
-    per track id, run on the person's full-frame (H, W) matte (so it survives the box moving).
-    It restarts when the person is absent from a frame or frames are not consecutive (a seek).
-    ``refine`` in ``none|feather`` with ``expand_px == 0`` and ``temporal == 'off'`` is exactly
-    :func:`effects.matte.build_alpha` on the box (the historical output, byte for byte).
+    The arguments are the default controls (everyone's); ``overrides`` gives some persons
+    their own (track id -> :class:`~effects.matte_settings.MatteSettings`, complete: resolve
+    partial ones with :func:`~effects.matte_settings.resolve_overrides`).  Stateful when a
+    person's ``temporal`` is not ``'off'``: one :class:`~effects.refine.TemporalStabilizer`
+    per track id, with that person's mode, run on the person's full-frame (H, W) matte (so
+    it survives the box moving).  It restarts when the person is absent from a frame or
+    frames are not consecutive (a seek).  ``refine`` in ``none|feather`` with
+    ``expand_px == 0`` and ``temporal == 'off'`` is exactly :func:`effects.matte.build_alpha`
+    on the box (the historical output, byte for byte).
     """
 
     def __init__(self, refine: str = "none", feather_px: float = 1.5, expand_px: float = 0.0,
                  radius: int = 8, eps: float = 1e-3, temporal: str = "off",
-                 ema_weight: float = 0.5):
-        # Validates every value (InputError); temporal is run per person below.
-        self.spatial = MatteRefiner(refine=refine, feather_px=feather_px, expand_px=expand_px,
-                                    radius=radius, eps=eps)
-        TemporalStabilizer(temporal, ema_weight)
-        self.temporal, self.ema_weight = temporal, ema_weight
+                 ema_weight: float = 0.5, *,
+                 overrides: Mapping[int, MatteSettings] | None = None):
+        self.ema_weight = ema_weight
+        self._default = MatteControls(refine, feather_px, expand_px, radius, eps, temporal,
+                                      ema_weight)
+        self._own = {int(k): MatteControls(m.refine, m.feather_px, m.expand_px,
+                                           m.guided_radius, m.guided_eps, m.temporal, ema_weight)
+                     for k, m in (overrides or {}).items()}
         self._stab: dict[int, tuple[int, TemporalStabilizer]] = {}
+
+    @classmethod
+    def from_settings(cls, default: MatteSettings,
+                      overrides: Mapping[int, MatteSettings] | None = None) -> PersonMattes:
+        """Everyone's ``default`` settings and some persons' own (complete) ones."""
+        m = default
+        return cls(m.refine, m.feather_px, m.expand_px, m.guided_radius, m.guided_eps,
+                   m.temporal, overrides=overrides)
+
+    def _controls(self, track_id: int) -> MatteControls:
+        return self._own.get(track_id, self._default)
+
+    @property
+    def spatial(self) -> MatteRefiner:
+        """The default controls' spatial refiner."""
+        return self._default.spatial
+
+    @property
+    def temporal(self) -> str:
+        """The default controls' temporal mode."""
+        return self._default.temporal
 
     @property
     def simple(self) -> bool:
-        """True when the matte is :func:`~effects.matte.build_alpha`'s (no expand, guided or
-        temporal stabilisation)."""
-        r = self.spatial
-        return r.refine in ("none", "feather") and r.expand_px == 0 and self.temporal == "off"
+        """True when the default matte is :func:`~effects.matte.build_alpha`'s (no expand,
+        guided or temporal stabilisation)."""
+        return self._default.simple
 
-    def pad(self) -> int:
-        """Pixels around a mask's box that its refined matte can reach."""
-        r = self.spatial
-        soft = r.refine in ("feather", "guided") and r.feather_px > 0
-        reach = math.ceil(4.0 * r.feather_px) + 2 if soft else 0
-        if self.simple:
-            return reach
-        pad = math.ceil(max(r.expand_px, 0.0)) + 1 + reach
-        if r.refine == "guided":
-            # q is non-zero only within 2r of the source's support, and a box of 3r+1 keeps
-            # the reflected border out of every window that sees the support.
-            pad += 3 * r.radius + 2
-        return pad
+    def pad(self, track_id: int | None = None) -> int:
+        """Pixels around a mask's box that person ``track_id``'s refined matte can reach;
+        None: the largest reach of the default and every person's own controls."""
+        if track_id is not None:
+            return self._controls(track_id).pad
+        return max(c.pad for c in (self._default, *self._own.values()))
 
     def begin_frame(self, frame_index: int) -> None:
         """Forget the stabilisers of persons not seen in the previous frame."""
@@ -193,18 +212,19 @@ class PersonMattes:
         if box is None:
             self._stab.pop(track_id, None)
             return None
-        box = grow_box(box, self.pad(), (w, h))
+        c = self._controls(track_id)
+        box = grow_box(box, c.pad, (w, h))
         x0, y0, x1, y1 = box
-        r = self.spatial
-        if self.simple:
+        r = c.spatial
+        if c.simple:
             return box, build_alpha([mask[y0:y1, x0:x1]], r.refine, r.feather_px)
         hard = build_alpha([mask[y0:y1, x0:x1]], "none")
         out = r(hard, frame[y0:y1, x0:x1])
-        if self.temporal == "off":
+        if c.temporal == "off":
             return box, out
         last = self._stab.get(track_id)
         stab = last[1] if last is not None and last[0] == frame_index - 1 else TemporalStabilizer(
-            self.temporal, self.ema_weight)
+            c.temporal, self.ema_weight)
         full = np.zeros((h, w), np.uint8)
         full[y0:y1, x0:x1] = out
         full = stab(full)

@@ -1,9 +1,9 @@
 """The export dialog: codec, frame range, audio and output file; renders on a worker thread.
 
 The render is :func:`editor_plugin.render.render` with the window's selection, background and
-matte -- or, when the edit has effects or persons' own backgrounds,
+matte -- or, when the edit has effects, persons' own backgrounds or persons' own mattes,
 :func:`editor_plugin.render.render_project` of the window's project (background, persons' own
-backgrounds, matte and effect stack; what the viewer shows then, :mod:`ui.preview`) -- run by
+backgrounds, mattes and effect stack; what the viewer shows then, :mod:`ui.preview`) -- run by
 a :class:`~ui.workers.Job`: a progress bar follows it, Cancel sets the job's
 ``threading.Event`` (the render then removes its partial output), and the UI thread never
 waits for it.
@@ -51,9 +51,10 @@ CODECS: tuple[tuple[str, Codec, str], ...] = (
 class ExportDialog(QDialog):
     """Export ``session``'s clip with ``background`` behind ``persons``.
 
-    ``project``: the window's project; its matte settings are used, and when it has effects
-    or persons' own backgrounds (:attr:`renders_project`) the export renders the whole
-    project (``background`` may then be None: the original frame where no one's own shows).
+    ``project``: the window's project; its matte settings are used, and when it has effects,
+    persons' own backgrounds or persons' own mattes (:attr:`renders_project`) the export
+    renders the whole project (``background`` may then be None: the original frame where no
+    one's own shows).
 
     State for callers and tests: :attr:`job` (the running or last job), :attr:`output` (the
     written path after success), :attr:`error` (the one-line message after a failure or a
@@ -103,9 +104,12 @@ class ExportDialog(QDialog):
         n_fx = len(project.stack.everyone) + sum(len(v) for _, v in project.stack.per_person) \
             if project is not None else 0
         n_own = len(project.backgrounds) if project is not None else 0
+        n_mattes = len(project.person_mattes) if project is not None else 0
         self.status = QLabel(f"{len(persons)} person(s), background "
                              f"{background.spec if background is not None else 'none'}"
                              + (f", {n_own} person(s) with their own" if n_own else "")
+                             + (f", {n_mattes} person(s) with their own matte"
+                                if n_mattes else "")
                              + (f", {n_fx} effect(s)" if n_fx else ""))
         self.status.setWordWrap(True)
 
@@ -140,9 +144,11 @@ class ExportDialog(QDialog):
 
     @property
     def renders_project(self) -> bool:
-        """Whether the export is :func:`render_project` of the project (it has effects or
-        persons' own backgrounds) rather than :func:`render` of :meth:`spec`."""
-        return self.uses_effects or (self.project is not None and bool(self.project.backgrounds))
+        """Whether the export is :func:`render_project` of the project (it has effects,
+        persons' own backgrounds or persons' own mattes) rather than :func:`render` of
+        :meth:`spec`."""
+        p = self.project
+        return self.uses_effects or (p is not None and bool(p.backgrounds or p.person_mattes))
 
     def spec(self) -> RenderSpec:
         """The render as set in the dialog (without effects)."""

@@ -9,10 +9,11 @@ edit never reaches the stack), the command's first ``redo()`` is a no-op, and la
 cache edit the command made (a merge of three persons is two cache edits, one command).
 
 What the edit refers to by track id (effects per person, depth overrides, persons' own
-backgrounds: :class:`~ui.person_refs.PersonRefs`) follows in the same step: after a merge it
-moves to the merge's target, after a delete it is dropped (:func:`~ui.person_refs.carry_refs`,
-each change logged as a warning), and undo/redo put back the refs from before/after, so
-saving or exporting after an identity edit never names a person the clip no longer has.
+backgrounds and mattes: :class:`~ui.person_refs.PersonRefs`) follows in the same step: after
+a merge it moves to the merge's target, after a delete it is dropped
+(:func:`~ui.person_refs.carry_refs`, each change logged as a warning), and undo/redo put back
+the refs from before/after, so saving or exporting after an identity edit never names a
+person the clip no longer has.
 
 Track ids are the cache's ids; frames are 0-based frame indices of the clip.
 """
@@ -158,10 +159,11 @@ class IdentityEditing:
         return results
 
     def apply_refs(self, refs: PersonRefs) -> None:
-        """Put ``refs`` (effects per person, depth overrides, own backgrounds) in the state
-        and the panels (the caller refreshes the viewer)."""
+        """Put ``refs`` (effects per person, depth overrides, own backgrounds and mattes) in
+        the state and the panels (the caller refreshes the viewer)."""
         self.state.stack = refs.stack
         self.state.person_backgrounds = refs.backgrounds
+        self.state.person_mattes = refs.mattes
         self.effects.sync()
         self.backgrounds.sync()
         self.projects.mark_dirty()

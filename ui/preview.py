@@ -8,13 +8,14 @@ created it (the GUI thread).  The composite is computed exactly as the export do
 effects as :func:`editor_plugin.render.render` (the union matte of the selected persons, same
 compositor); with effects as :func:`editor_plugin.render.render_project` (each person's matte,
 the effect stack at the frame's time, pose history read from the layer cache).  Persons'
-own backgrounds (``state.person_backgrounds``, those of selected persons) also take the
-:func:`~editor_plugin.render.render_project` path: the backgrounds are opened with
-:func:`~editor_plugin.render.open_backgrounds` and laid out per frame by
-:meth:`effects.partition.PersonBackgrounds.for_frame` around the selected persons' masks, as
-the export does.  So what the viewer shows is what an export writes; overlays are drawn on a
-copy afterwards.  Temporal matte stabilisation runs across consecutive frames and restarts on
-a seek.
+own backgrounds (``state.person_backgrounds``, those of selected persons) and persons' own
+mattes (``state.person_mattes``) also take the :func:`~editor_plugin.render.render_project`
+path (each person's matte refined with their own settings, as the export does); the
+backgrounds are opened with :func:`~editor_plugin.render.open_backgrounds` and laid out per
+frame by :meth:`effects.partition.PersonBackgrounds.for_frame` around the selected persons'
+masks, as the export does.  So what the viewer shows is what an export writes; overlays are
+drawn on a copy afterwards.  Temporal matte stabilisation runs across consecutive frames and
+restarts on a seek.
 
 All images are (H, W, 3) uint8 RGB in frame pixels, row 0 at the top.
 """
@@ -39,6 +40,7 @@ from effects.backgrounds import Background, VideoBackgroundSpec
 from effects.compositor import Compositor
 from effects.gl import create_context
 from effects.matte import build_alpha
+from effects.matte_settings import MatteOverride, resolve_overrides
 from effects.partition import DEFAULT_SEAM_PX, PersonBackgrounds
 from effects.stack import EffectStack, PersonMattes, StackRenderer
 from inference.cache.layers import LayerCache, PersonLayer
@@ -77,7 +79,9 @@ class ViewState:
 
     ``person_backgrounds``: persons' own backgrounds, sorted ``(track id, background)`` pairs
     (``None``: the original frame); only those of selected persons show (:attr:`own_backgrounds`).
-    ``seam_px`` / ``reach_px``: see :class:`effects.partition.PersonBackgrounds`."""
+    ``seam_px`` / ``reach_px``: see :class:`effects.partition.PersonBackgrounds`.
+    ``person_mattes``: persons' own matte settings, sorted ``(track id, MatteOverride)``
+    pairs (the fields each names replace ``matte``'s for that person)."""
 
     selected: set[int] = field(default_factory=set)
     background: Background | None = None
@@ -87,6 +91,7 @@ class ViewState:
     person_backgrounds: tuple[tuple[int, Background | VideoBackgroundSpec | None], ...] = ()
     seam_px: float = DEFAULT_SEAM_PX
     reach_px: float | None = None
+    person_mattes: tuple[tuple[int, MatteOverride], ...] = ()
 
     @property
     def refine(self) -> str:
@@ -109,13 +114,9 @@ class ViewState:
     @property
     def renders_project(self) -> bool:
         """Whether frames render as :func:`~editor_plugin.render.render_project` does (with
-        effects or persons' own backgrounds) rather than as :func:`~editor_plugin.render.render`."""
-        return self.has_effects or bool(self.own_backgrounds)
-
-
-def _mattes(m: MatteSettings) -> PersonMattes:
-    return PersonMattes(m.refine, m.feather_px, m.expand_px, m.guided_radius, m.guided_eps,
-                        m.temporal)
+        effects, persons' own backgrounds or persons' own mattes) rather than as
+        :func:`~editor_plugin.render.render`."""
+        return self.has_effects or bool(self.own_backgrounds) or bool(self.person_mattes)
 
 
 class PreviewRenderer:
@@ -128,9 +129,9 @@ class PreviewRenderer:
         self._ctx: moderngl.Context | None = None
         self._compositor: Compositor | None = None
         self._stack_renderer: StackRenderer | None = None
-        # Matte state per path ("union" / "stack"): (settings, PersonMattes), kept across
-        # frames so temporal stabilisation follows playback.
-        self._mattes: dict[str, tuple[MatteSettings, PersonMattes]] = {}
+        # Matte state per path ("union" / "stack"): ((settings, persons' own), PersonMattes),
+        # kept across frames so temporal stabilisation follows playback.
+        self._mattes: dict[str, tuple[tuple, PersonMattes]] = {}
         self._times: list[Fraction] | None = None
         # The opened backgrounds: (what they were opened from, them, their video decoders).
         self._backgrounds: tuple[tuple, PersonBackgrounds, list[LoopingVideo]] | None = None
@@ -197,10 +198,12 @@ class PreviewRenderer:
             self._ctx = create_context()
         return self._ctx
 
-    def _person_mattes(self, path: str, settings: MatteSettings) -> PersonMattes:
+    def _person_mattes(self, path: str, settings: MatteSettings,
+                       own: tuple[tuple[int, MatteOverride], ...] = ()) -> PersonMattes:
         got = self._mattes.get(path)
-        if got is None or got[0] != settings:
-            got = self._mattes[path] = (settings, _mattes(settings))
+        if got is None or got[0] != (settings, own):
+            mattes = PersonMattes.from_settings(settings, resolve_overrides(settings, own))
+            got = self._mattes[path] = ((settings, own), mattes)
         return got[1]
 
     def composite(self, frame: VideoFrame, people: list[PersonLayer], state: ViewState
@@ -260,7 +263,7 @@ class PreviewRenderer:
             return self._stack_renderer.render(
                 frame.image, people, state.stack, frame_index=frame.index, time=frame.time,
                 background=background, selected=tuple(sorted(state.selected)),
-                mattes=self._person_mattes("stack", state.matte))
+                mattes=self._person_mattes("stack", state.matte, tuple(state.person_mattes)))
 
     def _release_stack_renderer(self) -> None:
         if self._stack_renderer is not None:

@@ -3,8 +3,9 @@
 
 * :class:`ProjectController` belongs to one :class:`~ui.main_window.MainWindow`.  It builds a
   :class:`~editor_plugin.project.Project` from the window (clip, selected persons, background,
-  matte and effect stack -- ``state.matte`` / ``state.stack``, edited in the Matte and Effects
-  panels, depth overrides included -- and the selected persons' own backgrounds with the seam
+  matte, persons' own mattes and effect stack -- ``state.matte`` / ``state.person_mattes`` /
+  ``state.stack``, edited in the Matte and Effects panels, depth overrides included -- and the
+  selected persons' own backgrounds with the seam
   and reach, ``state.own_backgrounds``), saves and opens it, and keeps the *dirty* flag (set
   by the window on every edit of those).
 * Settings live in a :class:`QSettings` handed in by the caller (:func:`app_settings` in the
@@ -93,6 +94,7 @@ class ProjectController(QObject):
             selected=tuple(sorted(w.state.selected)),
             background=w.state.background,
             matte=w.state.matte,
+            person_mattes=w.state.person_mattes,
             stack=w.state.stack,
             backgrounds=w.state.own_backgrounds,
             background_seam_px=w.state.seam_px,
@@ -126,7 +128,7 @@ class ProjectController(QObject):
         return True
 
     def open(self, path: str | Path, *, recovered: bool = False) -> bool:
-        """Open the project at ``path``: its clip, selection, backgrounds, matte and effects."""
+        """Open the project at ``path``: its clip, selection, backgrounds, mattes and effects."""
         try:
             project = Project.load(path)
         except HumanfxError as err:
@@ -138,6 +140,7 @@ class ProjectController(QObject):
         self.base = project
         self.path = None if recovered else Path(path)
         w.state.matte, w.state.stack = project.matte, project.stack
+        w.state.person_mattes = project.person_mattes
         w.effects.sync()
         known = set(w.persons_panel.ids())
         w.set_selected(set(project.selected if project.selected is not None else known))
