@@ -78,6 +78,9 @@ def run_demo(out_dir: Path, *, progress_factory: Callable[[str], Callable] | Non
             why_not = str(exc)
         finally:
             _close(p)
+    if why_not is None and not session.persons(source):
+        why_not = "they found nobody in the clip"
+        source = "import"
     if why_not is not None:
         log.warning("demo: the seed networks cannot run (%s); importing the ground truth", why_not)
         session.import_tracks(tracks)

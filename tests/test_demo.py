@@ -12,7 +12,7 @@ from editor_plugin.session import ClipSession
 from inference.models import weights as weights_mod
 from inference.synth import SynthConfig
 
-SMALL = SynthConfig(people=2, frames=6, width=192, height=144, seed=5)
+SMALL = SynthConfig(people=2, frames=16, width=320, height=240, seed=5)
 
 
 @pytest.mark.skipif(seed_weights_available() is not None,

@@ -91,6 +91,19 @@ class SeedDetector:
         return {"pose_weights": None if pw is None else weights_name(pw),
                 "segmenter_weights": None if sw is None else weights_name(sw)}
 
+    def confidence(self, score: float) -> float:
+        """The pose tracker's centre-heatmap peak on the person tracker's confidence scale.
+
+        The pose tracker keeps only peaks at or above its ``track_thresh`` (calibrated with its
+        weights and stored in their file): those are its confident detections, so they map
+        linearly from ``[track_thresh, 1]`` onto ``[0.9, 1]``, where humanfx's person tracker
+        (whose thresholds are set for R-CNN scores) starts and extends tracks.
+        """
+        t = float(getattr(getattr(self.pose_tracker, "config", None), "track_thresh", 0.0))
+        if t >= 1.0:
+            return float(score)
+        return float(np.clip(0.9 + 0.1 * (score - t) / (1.0 - t), 0.0, 1.0))
+
     def detect_batch(self, images: Sequence[np.ndarray]) -> list[list[PersonDetection]]:
         out = []
         for image, poses in zip(images, self.pose_tracker.step_batch(list(images)), strict=True):
@@ -101,7 +114,7 @@ class SeedDetector:
                 if not (np.all(np.isfinite(box)) and box[2] >= 1 and box[3] >= 1):
                     continue
                 soft = np.round(np.clip(alpha, 0.0, 1.0) * 255.0).astype(np.uint8)
-                dets.append(PersonDetection(box, p.score, p.keypoints, soft))
+                dets.append(PersonDetection(box, self.confidence(p.score), p.keypoints, soft))
             out.append(dets)
         return out
 

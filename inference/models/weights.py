@@ -274,12 +274,18 @@ class SeedSegmenter_Weights(WeightsEnum):
     """The seed's Local Segmenter (:mod:`inference.models.segmenter`)."""
 
     SYNTH_V1 = Weights(
-        url=None, filename="seed_segmenter_synth_v1.pt", sha256=None, bundled=True,
+        url=None, filename="seed_segmenter_synth_v1.pt",
+        sha256="bdcd009e0a8f9972fda57fb17dd7c03ee9044af175365b989a4298a3335a6b93", bundled=True,
         format="humanfx.local_segmenter",
-        meta={"keypoint_names": COCO_KEYPOINTS, "trained_on": "humanfx synthetic clips",
-              "input_size": "person crops (SegmenterConfig.crop_size)",
+        meta={"keypoint_names": COCO_KEYPOINTS,
+              "trained_on": "humanfx synthetic clips (scene seeds 1000-1047, 320x240)",
+              "input_size": "128x128 person crops (box expanded 1.5x) + joint heatmap",
+              "variant": "keypoint+mixer", "num_params": 3677825,
+              "recipe": "python -m inference.train segmenter --variant keypoint+mixer "
+                        "--crop-size 128 --steps 2500 (SAM, lr 1e-4, batch 8, CPU)",
+              "metrics": "docs/seed-networks.md", "file_size_mb": 7.4,
               "license": "humanfx's licence"},
-        note="trained on synthetic clips; ships in assets/weights/ once trained")
+        note="Local Segmenter trained on synthetic clips (ships in assets/weights/)")
     COCO_V1 = Weights(
         url=None, filename="seed_segmenter_coco_v1.pt", sha256=None,
         format="humanfx.local_segmenter", meta={"keypoint_names": COCO_KEYPOINTS},
@@ -292,12 +298,18 @@ class SeedPoseTracker_Weights(WeightsEnum):
     """The seed's Global Pose Tracker (:mod:`inference.models.pose_tracker`)."""
 
     SYNTH_V1 = Weights(
-        url=None, filename="seed_pose_tracker_synth_v1.pt", sha256=None, bundled=True,
+        url=None, filename="seed_pose_tracker_synth_v1.pt",
+        sha256="b0b88172b0a3fcf65c5f5a215316ffbf38e3c8e91f0119243fc36641e6b09ecf", bundled=True,
         format="humanfx.pose_tracker",
-        meta={"keypoint_names": COCO_KEYPOINTS, "trained_on": "humanfx synthetic clips",
-              "input_size": "letterboxed to the checkpoint's input_size (512x512 by default)",
+        meta={"keypoint_names": COCO_KEYPOINTS,
+              "trained_on": "humanfx synthetic clips (scene seeds 1000-1063, 320x240)",
+              "input_size": "frames letterboxed to 256x192", "backbone": "resnet18",
+              "num_params": 13095868, "track_thresh": 0.25,
+              "recipe": "python -m inference.train tracker --input-size 256x192 --scenes 64 "
+                        "--steps 2800 (AdamW, lr 1e-4, batch 8, CPU)",
+              "metrics": "docs/seed-networks.md", "file_size_mb": 26.3,
               "license": "humanfx's licence"},
-        note="trained on synthetic clips; ships in assets/weights/ once trained")
+        note="Global Pose Tracker trained on synthetic clips (ships in assets/weights/)")
     COCO_V1 = Weights(
         url=None, filename="seed_pose_tracker_coco_v1.pt", sha256=None,
         format="humanfx.pose_tracker", meta={"keypoint_names": COCO_KEYPOINTS},
