@@ -32,6 +32,10 @@ from inference.models.weights import (
 )
 
 
+#: The repository's real assets folder (hub_dir points ASSETS_DIR elsewhere for each test).
+SHIPPED_ASSETS = wmod.ASSETS_DIR
+
+
 @pytest.fixture(autouse=True)
 def hub_dir(tmp_path, monkeypatch):
     """A private torch hub cache and an empty assets folder for every test."""
@@ -224,6 +228,7 @@ def test_models_import_accepts_a_matching_file_and_rejects_others(tmp_path, test
 
 
 def test_seed_slots_import_by_name_and_explain_missing_files(tmp_path, hub_dir, capsys):
+    # hub_dir empties ASSETS_DIR: a trimmed install without the shipped files
     with pytest.raises(HumanfxError) as err:
         get_model("seed_segmenter", weights="DEFAULT")
     msg = str(err.value)
@@ -234,19 +239,31 @@ def test_seed_slots_import_by_name_and_explain_missing_files(tmp_path, hub_dir, 
 
     plain = tmp_path / "plain.pt"
     _save(plain, _tiny_state())
-    assert main(["models", "import", str(plain), "--name", "SeedSegmenter_Weights.SYNTH_V1"]) == 1
+    assert main(["models", "import", str(plain), "--name", "SeedSegmenter_Weights.COCO_V1"]) == 1
     assert "humanfx.local_segmenter" in capsys.readouterr().err
     ckpt = tmp_path / "seg.pt"
     _save(ckpt, {"format": "humanfx.local_segmenter", "version": 1, "config": {}, "model": {}})
-    assert main(["models", "import", str(ckpt), "--name", "SeedSegmenter_Weights.SYNTH_V1"]) == 0
-    assert (hub_dir / "seed_segmenter_synth_v1.pt").is_file()
+    # SYNTH_V1 has a published hash: another file is refused for it
+    assert main(["models", "import", str(ckpt), "--name", "SeedSegmenter_Weights.SYNTH_V1"]) == 1
+    assert "seg.pt" in capsys.readouterr().err
+    # the COCO slot has no published file: a checkpoint of the right kind is taken
+    assert main(["models", "import", str(ckpt), "--name", "SeedSegmenter_Weights.COCO_V1"]) == 0
+    assert (hub_dir / "seed_segmenter_coco_v1.pt").is_file()
     capsys.readouterr()
     assert main(["models", "list", "--json"]) == 0
     rows = {r["weights"]: r for r in json.loads(capsys.readouterr().out)}
-    assert rows["SeedSegmenter_Weights.SYNTH_V1"]["status"] == "present"
+    assert rows["SeedSegmenter_Weights.COCO_V1"]["status"] == "present"
     assert rows["SeedPoseTracker_Weights.SYNTH_V1"]["status"] == "not shipped yet"
     assert rows["KeypointRCNN_ResNet50_FPN_Weights.COCO_V1"]["status"] == "not downloaded"
     assert rows["KeypointRCNN_ResNet50_FPN_Weights.COCO_V1"]["default"]
+
+
+def test_shipped_seed_weights_are_listed_present(capsys, monkeypatch):
+    monkeypatch.setattr(wmod, "ASSETS_DIR", SHIPPED_ASSETS)
+    assert main(["models", "list", "--json"]) == 0
+    rows = {r["weights"]: r for r in json.loads(capsys.readouterr().out)}
+    for name in ("SeedSegmenter_Weights.SYNTH_V1", "SeedPoseTracker_Weights.SYNTH_V1"):
+        assert rows[name]["status"] == "present" and rows[name]["default"]
 
 
 def test_cli_download_offline_is_a_clear_error(test_enum, capsys):
