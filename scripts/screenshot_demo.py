@@ -1,4 +1,5 @@
-"""Take the README screenshot: the real app on a synthetic clip, a person selected, blur behind.
+"""Take the README screenshot: the real app on the demo clip as ``humanfx demo`` opens it
+(analyzed by the seed networks shipped in assets/weights), a person selected, blur behind.
 
 Run under a display (``xvfb-run -a python scripts/screenshot_demo.py --out assets/screenshot.png``).
 """
@@ -14,8 +15,7 @@ from pathlib import Path
 from PySide6.QtCore import QEventLoop, QTimer
 from PySide6.QtWidgets import QApplication
 
-from editor_plugin.demo import DEMO_CONFIG
-from editor_plugin.synth_io import write_synthetic_clip
+from editor_plugin.demo import run_demo
 from ui.main_window import MainWindow
 
 log = logging.getLogger("screenshot_demo")
@@ -34,20 +34,16 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     with tempfile.TemporaryDirectory() as tmp:
-        clip, tracks = write_synthetic_clip(tmp, DEMO_CONFIG)
+        demo = run_demo(Path(tmp), render_outputs=False)
+        log.info("demo layers from %s", demo.source)
         window = MainWindow()
         window.resize(1280, 760)
         window.show()
-        if not window.open_clip(clip):
+        if not window.open_clip(demo.clip):
             log.error("%s", window.last_error)
             return 1
-        job = window.import_tracks(tracks)
-        assert job is not None
-        while not job.isFinished() or window.persons_panel.count() == 0:
+        while window.persons_panel.count() == 0:
             _wait(app, 50)
-            if job.error:
-                log.error("%s", job.error)
-                return 1
         window.show_frame(args.frame)
         people = window.preview.persons(args.frame)
         first = max(people, key=lambda p: int(p.mask.sum()) if p.mask is not None else 0)
