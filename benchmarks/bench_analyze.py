@@ -64,6 +64,22 @@ def random_detector(settings: RCNNSettings, device: torch.device) -> RCNNDetecto
                         identity={"detector": "rcnn", "weights": "random"})
 
 
+def keypoint_segmenter_detector(settings: RCNNSettings, device: torch.device):
+    """Keypoint R-CNN (random weights) + the shipped Local Segmenter as the mask stage (the
+    ``--model rcnn --segmenter-weights`` path), or ``None`` without the shipped file."""
+    from inference.analysis.hybrid import KeypointSegmenterDetector
+    from inference.models.segmenter import LocalSegmenter
+    from inference.models.weights import SeedSegmenter_Weights, find_file
+
+    path = find_file(SeedSegmenter_Weights.DEFAULT)
+    if path is None:
+        return None
+    torch.manual_seed(0)
+    kp = keypointrcnn_resnet50_fpn(weights=None, **settings.model_kwargs())
+    return KeypointSegmenterDetector(kp, LocalSegmenter.from_checkpoint(path, device=device),
+                                     settings=settings, device=device)
+
+
 def render_clip(config: SynthConfig) -> list[np.ndarray]:
     scene = SyntheticScene(config)
     return [scene.render(i)[0] for i in range(config.frames)]
@@ -104,6 +120,15 @@ def bench_analyze(frames: list[np.ndarray], settings: RCNNSettings) -> list[Row]
         sec, det, per = time_analysis(cpu, frames, CPU_DEFAULTS, every)
         rows.append(Row(f"analyze, {label}, {CPU_DEFAULTS.process_size} px", "cpu",
                         len(frames), sec, det, per))
+        print(_fmt(rows[-1]), flush=True)
+    hybrid = keypoint_segmenter_detector(settings, torch.device("cpu"))
+    if hybrid is not None:
+        warm_up(hybrid, frames[0], CPU_DEFAULTS)
+        every = CPU_DEFAULTS.keyframe_every
+        sec, det, per = time_analysis(hybrid, frames, CPU_DEFAULTS, every)
+        rows.append(Row(f"analyze, Keypoint R-CNN + Local Segmenter (SYNTH_V1) masks, keyframe "
+                        f"every {every}, {CPU_DEFAULTS.process_size} px", "cpu", len(frames), sec,
+                        det, per))
         print(_fmt(rows[-1]), flush=True)
     del cpu
     if torch.cuda.is_available():
