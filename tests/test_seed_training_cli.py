@@ -3,8 +3,10 @@ weights files that load (half precision included)."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
+from inference.errors import InputError
 from inference.models.pose_tracker import PoseNetConfig, PoseTrackerNet
 from inference.models.pose_tracker.checkpoint import (
     export_weights as export_pose,
@@ -33,7 +35,7 @@ def test_segmenter_export_keeps_predictions_and_drops_training_state(tmp_path):
     full = export_segmenter(tmp_path / "last.pt", tmp_path / "full.pt")
     half = export_segmenter(tmp_path / "last.pt", tmp_path / "half.pt", half=True)
     data = load_checkpoint(half)
-    assert "optimizer" not in data and data["exported"] == {"step": 7, "half": True}
+    assert "optimizer" not in data and data["exported"] == {"step": 7, "half": True, "int8": False}
     assert data["model"]["conv1.weight"].dtype == torch.float16
     assert half.stat().st_size < 0.6 * full.stat().st_size
     x = torch.rand(2, 4, 64, 64)
@@ -61,6 +63,41 @@ def test_pose_tracker_export_half_loads_as_float32(tmp_path):
     assert next(model.parameters()).dtype == torch.float32
 
 
+def test_int8_export_bounds_the_error_and_loads_as_float32(tmp_path):
+    from inference.models.compact import MIN_INT8_ELEMENTS, compact_state, expand_state
+
+    torch.manual_seed(0)
+    net = PoseTrackerNet(PoseNetConfig()).eval()
+    state = net.state_dict()
+    stored, scales = compact_state(state, int8=True)
+    back = expand_state(stored, scales)
+    for name, t in state.items():
+        if name in scales:
+            assert stored[name].dtype == torch.int8 and t.numel() >= MIN_INT8_ELEMENTS
+            step = scales[name].view(-1, *([1] * (t.dim() - 1)))
+            assert bool(((back[name] - t).abs() <= step / 2 + 1e-7).all()), name
+        elif t.is_floating_point():
+            assert stored[name].dtype == torch.float16
+    assert set(scales) == {k for k, t in state.items() if t.numel() >= MIN_INT8_ELEMENTS} != set()
+    save_pose(tmp_path / "t.pt", {"net": PoseNetConfig().to_dict(), "input_size": [64, 64],
+                                  "step": 3, "seed": 0, "model": state})
+    half = export_pose(tmp_path / "t.pt", tmp_path / "h.pt", half=True)
+    small = export_pose(tmp_path / "t.pt", tmp_path / "q.pt", int8=True)
+    assert small.stat().st_size < 0.75 * half.stat().st_size
+    model, _ = load_pose_tracker(small)
+    x = torch.rand(1, 3, 64, 64)
+    with torch.inference_mode():
+        ref, got = net(x, x, x[:, :1]), model(x, x, x[:, :1])
+    for k in ref:
+        assert float((got[k] - ref[k]).abs().max()) < 0.1 * float(ref[k].std()) + 1e-3, k
+    # damaged scales name the file
+    data = torch.load(small, weights_only=True)
+    data["int8_scales"][next(iter(scales))] = torch.ones(1)
+    torch.save(data, tmp_path / "bad.pt")
+    with pytest.raises(InputError, match="bad.pt|8-bit"):
+        load_pose_tracker(tmp_path / "bad.pt")
+
+
 def test_train_cli_segmenter_trains_resumes_and_exports(tmp_path):
     args = ["segmenter", "--out", str(tmp_path / "run"), "--crop-size", "64", "--scenes", "2",
             "--frames", "3", "--people", "1", "2", "--batch-size", "2", "--val-every", "2",
@@ -69,7 +106,7 @@ def test_train_cli_segmenter_trains_resumes_and_exports(tmp_path):
     assert load_checkpoint(tmp_path / "run" / "last.pt")["step"] == 2
     assert main([*args, "--steps", "3", "--export", str(tmp_path / "seg.pt"), "--half"]) == 0
     data = load_checkpoint(tmp_path / "seg.pt")
-    assert data["exported"] == {"step": 3, "half": True}
+    assert data["exported"] == {"step": 3, "half": True, "int8": False}
     assert SegmenterConfig.from_dict(data["config"]).crop_size == 64
 
 

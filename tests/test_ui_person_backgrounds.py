@@ -11,47 +11,31 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
-from PySide6.QtCore import Qt
+from ui_people import FRAME, three_people_clip
+from ui_people import distances as _distances
+from ui_people import export_project as _export
+from ui_people import make_window as _make
+from ui_people import read_frame as _frame
 
-from editor_plugin.media import Codec, VideoReader
+from editor_plugin.media import Codec
 from editor_plugin.project import Project
 from editor_plugin.render import FrameRange, render_project
 from editor_plugin.session import ClipSession
-from editor_plugin.synth_io import write_synthetic_clip
 from effects.backgrounds import BlurBackground, SolidColor
 from effects.stack import EffectStack
-from inference.synth import SynthConfig
-from ui.main_window import MainWindow
 from ui.person_refs import PersonRefs, carry_refs
 from ui.preview import ViewState
 
-W, H = 192, 112
 GREEN, MAGENTA = (0, 255, 0), (255, 0, 255)
-FRAME = 3
 
 
 @pytest.fixture(scope="module")
 def pb_clip(tmp_path_factory) -> tuple[Path, Path]:
-    """3 people (1 and 2 on the left, 3 on the right), 6 frames, 192x112, lossless."""
-    cfg = SynthConfig(people=3, frames=6, width=W, height=H, seed=6)
-    return write_synthetic_clip(tmp_path_factory.mktemp("ui-pbg-clip"), cfg, codec="ffv1")
+    return three_people_clip(tmp_path_factory.mktemp("ui-pbg-clip"))
 
 
-def _make(qtbot, clip: Path | None = None, tracks: Path | None = None) -> MainWindow:
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.resize(700, 500)
-    w.show()
-    qtbot.waitExposed(w)
-    if clip is not None:
-        assert w.open_clip(clip)
-    if tracks is not None:
-        w.import_tracks(tracks)
-        qtbot.waitUntil(lambda: w.persons_panel.count() == 3, timeout=10_000)
-    return w
 
 
 @pytest.fixture()
@@ -61,11 +45,6 @@ def win(qtbot, pb_clip):
     w.close()
 
 
-def _distances(w: MainWindow, index: int) -> dict[int, np.ndarray]:
-    """Per person of frame ``index``: (H, W) Euclidean distance to their mask, pixels."""
-    return {p.track_id: cv2.distanceTransform(np.where(p.mask > 0, 0, 255).astype(np.uint8),
-                                              cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-            for p in w.preview.persons(index) if p.mask is not None}
 
 
 def _near(dist: dict[int, np.ndarray], tid: int, margin: float) -> np.ndarray:
@@ -74,24 +53,8 @@ def _near(dist: dict[int, np.ndarray], tid: int, margin: float) -> np.ndarray:
     return (dist[tid] >= 1) & (dist[tid] <= 3) & (others - dist[tid] > margin)
 
 
-def _export(qtbot, w: MainWindow, out: Path, start: int, stop: int) -> Path:
-    dlg = w.open_export_dialog()
-    assert dlg is not None, w.last_error
-    assert dlg.renders_project
-    dlg.set_codec(Codec.FFV1)
-    dlg.path.setText(str(out))
-    dlg.start.setValue(start)
-    dlg.stop.setValue(stop)
-    dlg.audio.setChecked(False)
-    qtbot.mouseClick(dlg.export_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: dlg.output is not None or dlg.error is not None, timeout=60_000)
-    assert dlg.error is None and dlg.output == out
-    return out
 
 
-def _frame(path: Path, i: int = 0) -> np.ndarray:
-    with VideoReader(path) as r:
-        return r.read(i).image.copy()
 
 
 def test_own_backgrounds_show_next_to_each_person_and_match_the_export(qtbot, win, tmp_path):

@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
 
 from effects.backgrounds import Background, BlurBackground, ImageBackground, SolidColor
 from effects.partition import DEFAULT_SEAM_PX, MAX_REACH_PX, MAX_SEAM_PX
+from ui.scope_combo import ScopeCombo
 
 KINDS = ("none", "blur", "color", "image")
 
@@ -60,8 +61,7 @@ class BackgroundPanel(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self._quiet = False
-        self.scope_combo = QComboBox()
-        self.scope_combo.addItem("Everyone (default)", None)
+        self.scope_combo = ScopeCombo("background")
         self.default_box = QCheckBox("Use the default background")
         self.default_box.setChecked(True)
         self.default_box.setToolTip("untick (or edit the background below) to give this "
@@ -172,11 +172,7 @@ class BackgroundPanel(QWidget):
 
     def set_scope(self, scope: int | None) -> None:
         """Edit everyone's background (None) or person ``scope``'s own."""
-        i = self.scope_combo.findData(scope)
-        if i < 0:
-            self._add_person(scope)
-            i = self.scope_combo.count() - 1
-        self.scope_combo.setCurrentIndex(i)
+        self.scope_combo.set_scope(scope)
 
     def use_default(self, on: bool = True) -> None:
         """In a person's scope: tick (remove their own background) or untick *Use the
@@ -256,26 +252,10 @@ class BackgroundPanel(QWidget):
     def set_persons(self, ids: Sequence[int], names: dict[int, str | None] | None = None) -> None:
         """The persons one can give a background of their own; the scope stays unless its
         person is gone (then: Everyone, with :attr:`scope_changed`)."""
-        current = self.scope()
-        self.scope_combo.blockSignals(True)
-        try:
-            while self.scope_combo.count() > 1:
-                self.scope_combo.removeItem(1)
-            for tid in sorted(ids):
-                self._add_person(tid, (names or {}).get(tid))
-            i = self.scope_combo.findData(current)
-            self.scope_combo.setCurrentIndex(max(i, 0))
-        finally:
-            self.scope_combo.blockSignals(False)
-        if self.scope() != current:
+        if self.scope_combo.set_persons(ids, names):
             self._scope_changed()
 
     # -- internals ------------------------------------------------------------------------------
-    def _add_person(self, tid: int | None, name: str | None = None) -> None:
-        if tid is not None:
-            label = f"Person {tid}" + (f" — {name}" if name else "") + ": own background"
-            self.scope_combo.addItem(label, tid)
-
     def _scope_changed(self, *_: object) -> None:
         self.default_box.setVisible(self.scope() is not None)
         if self.scope() is None:

@@ -50,6 +50,7 @@ from effects.matte_settings import (
 )
 from effects.refine import REFINE_MODES, TEMPORAL_MODES
 from inference.errors import HumanfxError
+from ui.scope_combo import ScopeCombo
 
 log = logging.getLogger(__name__)
 
@@ -84,8 +85,7 @@ class MattePanel(QWidget):
         self.settings = MatteSettings()
         self.own: MatteOverride | None = None
         self._quiet = False
-        self.scope_combo = QComboBox()
-        self.scope_combo.addItem("Everyone (default)", None)
+        self.scope_combo = ScopeCombo("matte")
         self.default_box = QCheckBox("Use the default matte")
         self.default_box.setChecked(True)
         self.default_box.setToolTip("untick (or change a control below) to give this person "
@@ -142,11 +142,7 @@ class MattePanel(QWidget):
 
     def set_scope(self, scope: int | None) -> None:
         """Edit everyone's matte (None) or person ``scope``'s own."""
-        i = self.scope_combo.findData(scope)
-        if i < 0:
-            self._add_person(scope)
-            i = self.scope_combo.count() - 1
-        self.scope_combo.setCurrentIndex(i)
+        self.scope_combo.set_scope(scope)
 
     def use_default(self, on: bool = True) -> None:
         """In a person's scope: tick (remove their own matte) or untick *Use the default
@@ -156,23 +152,8 @@ class MattePanel(QWidget):
     def set_persons(self, ids: Sequence[int], names: dict[int, str | None] | None = None) -> None:
         """The persons one can give a matte of their own; the scope stays unless its person
         is gone (then: Everyone, with :attr:`scope_changed`)."""
-        current = self.scope()
-        self.scope_combo.blockSignals(True)
-        try:
-            while self.scope_combo.count() > 1:
-                self.scope_combo.removeItem(1)
-            for tid in sorted(ids):
-                self._add_person(tid, (names or {}).get(tid))
-            self.scope_combo.setCurrentIndex(max(self.scope_combo.findData(current), 0))
-        finally:
-            self.scope_combo.blockSignals(False)
-        if self.scope() != current:
+        if self.scope_combo.set_persons(ids, names):
             self._scope_changed()
-
-    def _add_person(self, tid: int | None, name: str | None = None) -> None:
-        if tid is not None:
-            label = f"Person {tid}" + (f" — {name}" if name else "") + ": own matte"
-            self.scope_combo.addItem(label, tid)
 
     def _scope_changed(self, *_: object) -> None:
         self.default_box.setVisible(self.scope() is not None)

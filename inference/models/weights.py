@@ -299,15 +299,15 @@ class SeedPoseTracker_Weights(WeightsEnum):
 
     SYNTH_V1 = Weights(
         url=None, filename="seed_pose_tracker_synth_v1.pt",
-        sha256="b0b88172b0a3fcf65c5f5a215316ffbf38e3c8e91f0119243fc36641e6b09ecf", bundled=True,
+        sha256="ae58a077afe96a34b6a42e25bf38fd64d58290dd115126187993f4cdaa211dc6", bundled=True,
         format="humanfx.pose_tracker",
         meta={"keypoint_names": COCO_KEYPOINTS,
               "trained_on": "humanfx synthetic clips (scene seeds 1000-1063, 320x240)",
               "input_size": "frames letterboxed to 256x192", "backbone": "resnet18",
               "num_params": 13095868, "track_thresh": 0.25,
               "recipe": "python -m inference.train tracker --input-size 256x192 --scenes 64 "
-                        "--steps 2800 (AdamW, lr 1e-4, batch 8, CPU)",
-              "metrics": "docs/seed-networks.md", "file_size_mb": 26.3,
+                        "--steps 2800 --int8 (AdamW, lr 1e-4, batch 8, CPU)",
+              "metrics": "docs/seed-networks.md", "file_size_mb": 16.9,
               "license": "humanfx's licence"},
         note="Global Pose Tracker trained on synthetic clips (ships in assets/weights/)")
     COCO_V1 = Weights(

@@ -65,6 +65,8 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="seed of the first synthetic scene (evaluation uses other seeds)")
     p.add_argument("--export", type=Path, help="also write an importable weights file here")
     p.add_argument("--half", action="store_true", help="export in half precision")
+    p.add_argument("--int8", action="store_true",
+                   help="export convolution/linear weights in 8 bits (the rest in half)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -105,7 +107,7 @@ def run_segmenter(args: argparse.Namespace) -> Path:
                            settings=TrainSettings(val_crops=args.val_crops))
     if args.export:
         from inference.models.segmenter.checkpoint import export_weights
-        export_weights(ckpt, args.export, half=args.half)
+        export_weights(ckpt, args.export, half=args.half, int8=args.int8)
     return ckpt
 
 
@@ -128,7 +130,8 @@ def run_tracker(args: argparse.Namespace) -> Path:
         inference = ({} if args.track_thresh is None else
                      {"track_thresh": args.track_thresh, "new_thresh": args.track_thresh,
                       "pre_thresh": args.track_thresh})
-        export_weights(result.checkpoint, args.export, half=args.half, inference=inference)
+        export_weights(result.checkpoint, args.export, half=args.half, int8=args.int8,
+                       inference=inference)
     return result.checkpoint
 
 

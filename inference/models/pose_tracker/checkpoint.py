@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from inference.errors import InputError
+from inference.models.compact import SCALES_KEY, compact_state, expand_checkpoint
 
 from .network import PoseNetConfig, PoseTrackerNet
 
@@ -92,7 +93,7 @@ def read_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu
                 path=path,
                 hint="the file is damaged; re-train it",
             )
-    return data
+    return expand_checkpoint(data, path)
 
 
 def checkpoint_info(path: str | Path, data: dict) -> CheckpointInfo:
@@ -145,15 +146,17 @@ def load_pose_tracker(
 
 
 def export_weights(checkpoint: str | Path, dest: str | Path, *, half: bool = False,
-                   inference: dict[str, Any] | None = None) -> Path:
+                   int8: bool = False, inference: dict[str, Any] | None = None) -> Path:
     """Write the inference-only file of a training checkpoint (no optimizer state), float
-    tensors in float16 when ``half`` (cast back to float32 on load).  ``inference``:
+    tensors in float16 when ``half`` and large weights in 8 bits when ``int8``
+    (:mod:`inference.models.compact`; read back as float32).  ``inference``:
     ``PoseTrackerConfig`` settings calibrated for these weights (e.g. ``{"track_thresh":
     0.3}``), used by default when the file is loaded for tracking.  Atomic; returns ``dest``."""
     data = read_checkpoint(checkpoint)
-    state = {k: (v.half() if half and v.is_floating_point() else v)
-             for k, v in data["model"].items()}
-    return save_checkpoint(dest, {"net": data["net"], "input_size": list(data["input_size"]),
-                                  "step": int(data["step"]), "seed": int(data.get("seed", 0)),
-                                  "model": state, "exported": {"half": half},
-                                  "inference": dict(inference or {})})
+    state, scales = compact_state(data["model"], half=half, int8=int8)
+    payload = {"net": data["net"], "input_size": list(data["input_size"]),
+               "step": int(data["step"]), "seed": int(data.get("seed", 0)), "model": state,
+               "exported": {"half": half, "int8": int8}, "inference": dict(inference or {})}
+    if scales:
+        payload[SCALES_KEY] = scales
+    return save_checkpoint(dest, payload)

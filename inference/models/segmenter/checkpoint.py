@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from inference.errors import InputError
+from inference.models.compact import SCALES_KEY, compact_state, expand_checkpoint
 from inference.models.segmenter.network import LocalSegmenterNet, SegmenterConfig
 
 FORMAT = "humanfx.local_segmenter"
@@ -68,7 +69,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
                          path=path, hint=f"this humanfx reads version {VERSION}")
     if not isinstance(data.get("config"), dict) or not isinstance(data.get("model"), dict):
         raise InputError("segmenter checkpoint lacks its config or weights", path=path)
-    return data
+    return expand_checkpoint(data, path)
 
 
 def config_from_checkpoint(data: dict[str, Any], path: str | Path) -> SegmenterConfig:
@@ -125,15 +126,19 @@ def load_network(path: str | Path, device: str | torch.device = "cpu"
     return net, data
 
 
-def export_weights(checkpoint: str | Path, dest: str | Path, *, half: bool = False) -> Path:
+def export_weights(checkpoint: str | Path, dest: str | Path, *, half: bool = False,
+                   int8: bool = False) -> Path:
     """Write the inference-only file of a training checkpoint: config + weights (no optimizer,
-    RNG or training state), float tensors in float16 when ``half`` (they are cast back to the
-    network's float32 on load).  Written atomically; returns ``dest``."""
+    RNG or training state), float tensors in float16 when ``half`` and large weights in 8 bits
+    when ``int8`` (:mod:`inference.models.compact`; read back as float32).  Written
+    atomically; returns ``dest``."""
     data = load_checkpoint(checkpoint)
-    state = {k: (v.half() if half and v.is_floating_point() else v)
-             for k, v in data["model"].items()}
+    state, scales = compact_state(data["model"], half=half, int8=int8)
     payload: dict[str, Any] = {"config": data["config"], "model": state,
-                               "exported": {"step": int(data.get("step", 0)), "half": half}}
+                               "exported": {"step": int(data.get("step", 0)), "half": half,
+                                            "int8": int8}}
+    if scales:
+        payload[SCALES_KEY] = scales
     if isinstance(data.get("train"), dict):
         payload["train"] = data["train"]
     return save_checkpoint(dest, payload)
