@@ -18,6 +18,7 @@ from tqdm import tqdm
 from editor_plugin import (
     commands_batch,
     commands_export,
+    commands_media,
     commands_models,
     commands_serve,
     commands_tracks,
@@ -449,8 +450,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_eval)
 
     # Command groups kept in their own modules (each imports its heavy parts lazily).
-    for module in (commands_export, commands_models, commands_tracks, commands_serve,
-                   commands_batch):
+    for module in (commands_export, commands_media, commands_models, commands_tracks,
+                   commands_serve, commands_batch):
         module.register(sub)
     s = sub.add_parser("demo", help="synthesize a clip, analyze it with the seed networks and "
                        "open it in the app (headless: render background swaps)",

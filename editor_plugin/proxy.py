@@ -30,10 +30,7 @@ removes it, and a leftover of a killed build is removed by the next build.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -43,6 +40,7 @@ from pathlib import Path
 import av
 import cv2
 
+from editor_plugin.derived import build_derived, derived_tag, read_tag
 from editor_plugin.media import MediaError, VideoReader
 from editor_plugin.media.errors import AV_ERRORS, reason
 from editor_plugin.pipeline import prefetch
@@ -59,8 +57,6 @@ PROXY_VERSION = 1
 _PIX_FMT = "yuv444p"
 _QUANTISER = "3"
 _RANGE_JPEG = 2  # AVCOL_RANGE_JPEG (full range)
-#: A temporary file not modified for this long belongs to a build that died.
-STALE_TEMP_S = 300.0
 
 ProgressFn = Callable[[int, int], None]
 
@@ -94,28 +90,16 @@ def proxy_path(clip_hash: str, size: tuple[int, int], root: Path | None = None) 
     return root / clip_hash[:16] / f"proxy-{size[0]}x{size[1]}.mov"
 
 
-def _tag(session: ClipSession, frames: int, last_time: Fraction) -> str:
-    return json.dumps({"humanfx_proxy": PROXY_VERSION, "clip_hash": session.clip_hash,
-                       "frames": frames, "last_time": str(last_time)}, sort_keys=True)
-
-
 def check_proxy(path: Path, session: ClipSession, size: tuple[int, int]) -> str | None:
     """Why the proxy at ``path`` cannot be used for ``session``'s clip, or None when it can.
 
     Checks the recorded version, clip hash, frame count and last frame time against the
     clip, the frame size, and that the last frame decodes (catches a truncated file)."""
     try:
-        with av.open(str(path), "r") as container:
-            tag = container.metadata.get("comment", "")
+        meta, why = read_tag(path, "humanfx_proxy", PROXY_VERSION, session)
+        if meta is None:
+            return why
         with ProxyReader(path) as reader:
-            try:
-                meta = json.loads(tag)
-            except ValueError:
-                return "it has no humanfx proxy tag"
-            if not isinstance(meta, dict) or meta.get("humanfx_proxy") != PROXY_VERSION:
-                return "it is from another humanfx version"
-            if meta.get("clip_hash") != session.clip_hash:
-                return "it belongs to another clip"
             n = session.info.frame_count
             if meta.get("frames") != n or len(reader) != n:
                 return f"it has {len(reader)} frames, the clip {n}"
@@ -131,17 +115,6 @@ def check_proxy(path: Path, session: ClipSession, size: tuple[int, int]) -> str 
     return None
 
 
-def _remove_stale_temps(folder: Path, stem: str) -> None:
-    now = time.time()
-    for temp in folder.glob(f".{stem}.*.tmp.mov"):
-        try:
-            if now - temp.stat().st_mtime > STALE_TEMP_S:
-                temp.unlink()
-                log.info("removed %s, left over by an interrupted proxy build", temp)
-        except OSError:  # vanished meanwhile, or another build's
-            continue
-
-
 def _write(session: ClipSession, out: Path, size: tuple[int, int],
            progress: ProgressFn | None, cancel: threading.Event | None) -> None:
     """Decode the clip, scale each frame to ``size`` and write the proxy to ``out``."""
@@ -152,7 +125,8 @@ def _write(session: ClipSession, out: Path, size: tuple[int, int],
         container = av.open(str(out), "w", format="mov")
         frames = None
         try:
-            container.metadata["comment"] = _tag(session, n, src.timestamps[-1])
+            container.metadata["comment"] = derived_tag("humanfx_proxy", PROXY_VERSION, session, n,
+                                                         src.timestamps[-1])
             stream = container.add_stream("mjpeg", rate=src.info.fps,
                                           options={"qmin": _QUANTISER, "qmax": _QUANTISER})
             stream.width, stream.height, stream.pix_fmt = size[0], size[1], _PIX_FMT
@@ -207,34 +181,12 @@ def build_proxy(session_or_clip: ClipSession | str | Path, *,
                  info.height, max_height)
         return None
     path = proxy_path(session.clip_hash, size, session.cache_root)
-    if path.exists():
-        why = check_proxy(path, session, size)
-        if why is None:
-            log.debug("%s: reusing proxy %s", session.path, path)
-            return path
-        log.warning("%s: proxy %s is stale or damaged (%s); rebuilding it", session.path,
-                    path, why)
-        try:
-            path.unlink(missing_ok=True)
-        except OSError as exc:
-            raise MediaError(f"cannot remove the stale proxy ({exc.strerror})", path=path,
-                             hint="delete it by hand") from None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise MediaError(f"cannot create the proxy folder ({exc.strerror})", path=path.parent,
-                         hint="check the cache folder or set $HUMANFX_CACHE_DIR") from None
-    _remove_stale_temps(path.parent, path.stem)
-    temp = path.with_name(f".{path.stem}.{secrets.token_hex(4)}.tmp.mov")
     t0 = time.monotonic()
-    try:
-        _write(session, temp, size, progress, cancel)
-        os.replace(temp, path)
-    except AV_ERRORS as exc:
-        raise MediaError(f"could not write the proxy ({reason(exc)})", path=path,
-                         hint="check the free disk space") from None
-    finally:
-        temp.unlink(missing_ok=True)
+    built = build_derived(session, path, what="proxy",
+                          check=lambda p: check_proxy(p, session, size),
+                          write=lambda temp: _write(session, temp, size, progress, cancel))
+    if not built:
+        return path
     log.info("%s: wrote %dx%d proxy %s (%d frames, %.1f s)", session.path, *size, path,
              info.frame_count, time.monotonic() - t0)
     return path

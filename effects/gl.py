@@ -15,7 +15,9 @@ Textures are uploaded and read with an alignment of 1, so any width (odd ones in
 
 from __future__ import annotations
 
+import importlib.util
 import logging
+import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -39,6 +41,24 @@ _OPENGL_HINT = (
 )
 
 
+def _load_triton_first() -> None:
+    """Import Triton (when installed, e.g. with CUDA builds of torch) before any GL driver.
+
+    Mesa's drivers (llvmpipe, radeonsi) load their LLVM with its symbols global; Triton's
+    ``libtriton`` carries another LLVM, and when it is loaded *after* Mesa's its initializers
+    bind to Mesa's copy and the process dies with SIGSEGV (the same first-loaded-wins clash
+    as tensorflow/tensorflow#124205).  torchvision imports Triton on first use, so a process
+    that renders a frame and then analyzes a clip (the plugin server) crashed.  Loaded first,
+    Triton keeps its own LLVM and Mesa's works as before.  Costs about 0.3 s once.
+    """
+    if "triton" in sys.modules or importlib.util.find_spec("triton") is None:
+        return
+    try:
+        import triton  # noqa: F401
+    except Exception as exc:  # noqa: BLE001 -- a broken Triton only matters to torch
+        log.debug("importing triton before OpenGL failed: %s", exc)
+
+
 def create_context(backend: str | None = None) -> moderngl.Context:
     """Create a standalone (headless) OpenGL >= 3.3 context.
 
@@ -47,6 +67,7 @@ def create_context(backend: str | None = None) -> moderngl.Context:
     ``'egl'``) is the only one tried.  Raises :class:`HumanfxError` saying how to get OpenGL
     when no context can be made.  The renderer string is logged at INFO level.
     """
+    _load_triton_first()
     backends: list[str | None] = [backend] if backend is not None else ["egl", None]
     failures: list[str] = []
     for b in backends:

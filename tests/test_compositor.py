@@ -359,3 +359,28 @@ def test_build_alpha_union_and_refine():
         build_alpha([a, b[:10]])
     with pytest.raises(InputError):
         build_alpha([a], "sharpen")
+
+
+def test_torchvision_loads_after_a_gl_context(tmp_path):
+    """Mesa's LLVM and Triton's clash when Triton loads second (SIGSEGV): a process that
+    composites a frame and then analyzes (the plugin server) must survive the torch import."""
+    import subprocess
+    import sys
+
+    script = (
+        "import numpy as np, sys\n"
+        "from effects.gl import create_context\n"
+        "from effects.compositor import Compositor\n"
+        "from effects.backgrounds import SolidColor\n"
+        "ctx = create_context()\n"
+        "with Compositor(ctx, 8, 6) as comp:\n"
+        "    out = comp.composite(np.zeros((6, 8, 3), np.uint8), np.zeros((6, 8), np.float32),\n"
+        "                         SolidColor((255, 0, 0)), frame_index=0, time=0)\n"
+        "assert (out == (255, 0, 0)).all()\n"
+        "import torchvision.ops\n"
+        "print('alive', 'torch' in sys.modules)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parents[1], check=False, timeout=300)
+    assert run.returncode == 0, (run.returncode, run.stderr[-2000:])
+    assert run.stdout.strip() == "alive True"

@@ -169,6 +169,51 @@ def test_full_edit_over_stdio(tmp_path, clip):
         assert c.close() == 0
 
 
+def test_optimize_media_then_random_frames_over_stdio(tmp_path, clip):
+    """optimize_media runs as a job; render_frame then reads the copy, and the pixels are
+    those of the clip (compared with the headless composite of the clip itself)."""
+    clip_path, tracks_path = clip
+    events = Events()
+    with spawn(tmp_path, events) as c:
+        cid = c.call("open_clip", path=str(clip_path))["clip_id"]
+        c.call("import_tracks", clip_id=cid, path=str(tracks_path))
+        c.call("set_effects", clip_id=cid, background="blur:6", selected=[1, 2])
+        shm = shared_memory.SharedMemory(create=True, size=96 * 64 * 3)
+        try:
+            def show(i: int) -> tuple[str, np.ndarray]:
+                info = c.call("render_frame", clip_id=cid, frame_index=i, shared_memory=shm.name)
+                return info["source"], np.ndarray((64, 96, 3), np.uint8, buffer=shm.buf).copy()
+
+            before = {i: show(i) for i in (9, 2)}
+            assert {src for src, _ in before.values()} == {"clip"}
+            job = c.call("optimize_media", clip_id=cid)["job_id"]
+            result = c.wait_job(job, timeout=TIMEOUT)
+            path = Path(result["path"])
+            assert path.is_file() and result["bytes"] == path.stat().st_size
+            assert path.name == "optimized.mov"
+            done = [p for p in events.of("progress") if p["job_id"] == job]
+            assert done[-1]["done"] == done[-1]["total"] == 12
+            for i in (9, 2, 11, 0, 5):  # random order: each one intra decode
+                source, image = show(i)
+                assert source == "optimized"
+                assert np.array_equal(image, headless_frame(clip_path, i, {1, 2}, "blur:6",
+                                                            "feather")), i
+                if i in before:
+                    assert np.array_equal(image, before[i][1])
+            # A second request finds the copy at once; a new client reads it from the start.
+            again = c.wait_job(c.call("optimize_media", clip_id=cid)["job_id"], timeout=TIMEOUT)
+            assert again["path"] == str(path)
+        finally:
+            shm.close()
+            shm.unlink()
+    with spawn(tmp_path) as c2:
+        cid = c2.call("open_clip", path=str(clip_path))["clip_id"]
+        c2.call("set_effects", clip_id=cid, background="color:#000000")
+        png = tmp_path / "f3.png"
+        assert c2.call("render_frame", clip_id=cid, frame_index=3, path=str(png))["source"] \
+            == "optimized"
+
+
 def test_export_mattes_over_stdio(tmp_path, clip):
     clip_path, tracks_path = clip
     events = Events()

@@ -50,6 +50,7 @@ from ui.backgrounds_edit import BackgroundsController
 from ui.effects_edit import EffectsController
 from ui.export_dialog import ExportDialog
 from ui.identity import IdentityEditing
+from ui.optimized_media import OptimizedMediaController
 from ui.persons_panel import PersonsPanel
 from ui.preview import PreviewRenderer, ViewState
 from ui.project_io import ProjectController
@@ -95,6 +96,7 @@ class MainWindow(IdentityEditing, QMainWindow):
         self.effects = EffectsController(self)
         self.backgrounds = BackgroundsController(self)
         self.scrub = ScrubController(self)  # proxy frames while scrubbing (ui/scrub.py)
+        self.optimized = OptimizedMediaController(self)  # ui/optimized_media.py
 
         self.viewer = Viewer()
         self.timeline = Timeline()
@@ -177,6 +179,7 @@ class MainWindow(IdentityEditing, QMainWindow):
             view.addAction(a)
         view.addSeparator()
         self.scrub.add_actions(view)
+        self.optimized.add_actions(view)
 
     def _action(self, menu, text, slot, shortcut=None) -> QAction:
         a = QAction(text, self)
@@ -475,6 +478,7 @@ class MainWindow(IdentityEditing, QMainWindow):
         self.stop()
         self.analysis.wait()
         self.scrub.close()
+        self.optimized.close()
         self.projects.closing()
         for job in (self.job, self.export_dialog.job if self.export_dialog else None):
             if job is not None and job.isRunning():

@@ -26,12 +26,14 @@ import dataclasses
 import logging
 from dataclasses import dataclass, field
 from fractions import Fraction
+from pathlib import Path
 
 import cv2
 import moderngl
 import numpy as np
 
 from editor_plugin.media import VideoFrame, VideoReader
+from editor_plugin.optimized import open_optimized, open_reader
 from editor_plugin.project import MatteSettings
 from editor_plugin.render import LoopingVideo, open_backgrounds
 from editor_plugin.session import ClipSession
@@ -124,7 +126,9 @@ class PreviewRenderer:
 
     def __init__(self, session: ClipSession):
         self.session = session
-        self.reader = VideoReader(session.path)
+        # The clip's optimized media when it has one (same frames, any frame one decode).
+        self.reader: VideoReader
+        self.reader, self.reader_source = open_reader(session)
         self.cache: LayerCache | None = None
         self._ctx: moderngl.Context | None = None
         self._compositor: Compositor | None = None
@@ -279,6 +283,13 @@ class PreviewRenderer:
         people = self.persons(index)
         comp = self.composite(frame, people, state)
         return comp, draw_overlays(comp, people, state.selected, state.overlays)
+
+    def use_optimized(self, path: Path) -> None:
+        """Read frames from the optimized media at ``path`` from now on (bit-identical to the
+        clip's, every frame one intra decode)."""
+        reader = open_optimized(self.session, path)
+        self.reader.close()
+        self.reader, self.reader_source = reader, "optimized"
 
     def close(self) -> None:
         self._release_stack_renderer()

@@ -114,20 +114,35 @@ class VideoReader:
     def read(self, index: int) -> VideoFrame:
         """Frame ``index`` (0-based).  Sequential reads (``index == last + 1``) continue
         decoding; any other index seeks to the keyframe before it and decodes forward."""
+        index = self._check_index(index)
+        return self._to_video_frame(index, self._next_decoded(index, "read"))
+
+    def read_raw(self, index: int) -> av.VideoFrame:
+        """Frame ``index`` as the decoder gave it: its own pixel format and colour tags, the
+        display rotation *not* applied, its pts in the clip's time base.  The frame that
+        :meth:`read` would convert to RGB (a frame that does not decode is stood in for by
+        the one before it, as there).  Seeks like :meth:`read`."""
+        index = self._check_index(index)
+        return self._next_decoded(index, "read_raw")
+
+    def _check_index(self, index: int) -> int:
         n = len(self)
         if index < 0:
             index += n
         if not 0 <= index < n:
             raise IndexError(f"frame {index} outside 0..{n - 1}")
+        return index
+
+    def _next_decoded(self, index: int, what: str) -> av.VideoFrame:
         with self._lock:
             if self._closed:
-                raise ValueError("read() on a closed VideoReader")
+                raise ValueError(f"{what}() on a closed VideoReader")
             if self._frames is None or index != self._next_index:
                 self._frames = self._decode_from(index)
             got, frame = next(self._frames)
             assert got == index, (got, index)
             self._next_index = index + 1
-        return self._to_video_frame(index, frame)
+        return frame
 
     def close(self) -> None:
         """Release the file (waits for a read in progress).  Idempotent."""

@@ -129,6 +129,7 @@ class ClipState:
     layers: str | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     reader: Any = None  # VideoReader, opened on the first render_frame
+    reader_source: str = "clip"  # "clip", or "optimized" when reading optimized media
     bg_video: Any = None  # (path, LoopingVideo) for a video background
 
     @property
