@@ -214,6 +214,22 @@ def test_optimize_media_then_random_frames_over_stdio(tmp_path, clip):
             == "optimized"
 
 
+def test_analyze_after_render_frame_in_one_server(tmp_path, clip):
+    """A panel previews a frame (the server's GL context loads Mesa's LLVM), then asks for
+    an analysis (torch loads Triton's LLVM): the server must survive and finish the job."""
+    clip_path, _ = clip
+    with spawn(tmp_path) as c:
+        cid = c.call("open_clip", path=str(clip_path))["clip_id"]
+        c.call("set_effects", clip_id=cid, background="color:#000000")
+        png = tmp_path / "preview.png"
+        c.call("render_frame", clip_id=cid, frame_index=0, path=str(png))
+        job = c.call("analyze", clip_id=cid, options={"model": "seed", "frames": [0, 4]})
+        result = c.wait_job(job["job_id"], timeout=300)
+        assert Path(result["cache_path"]).is_file() and result["source"] == "seed"
+        assert result["frames_detected"] + result["frames_carried"] == 4
+        assert c.call("server_info")["name"] == "humanfx"
+
+
 def test_export_mattes_over_stdio(tmp_path, clip):
     clip_path, tracks_path = clip
     events = Events()
