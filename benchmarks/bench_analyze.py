@@ -3,10 +3,12 @@
     python -m benchmarks.bench_analyze [--frames 20] [--write-docs]
 
 Runs :class:`inference.analysis.Analyzer` over a synthetic 1280x720 clip held in memory (no
-decode, no layer cache): on the CPU in keyframe mode (the CPU defaults: detect every 5th frame
-at 512 pixels, DIS flow in between) and per-frame mode (every frame detected, same size); on a
-GPU, when PyTorch sees one, per-frame mode with the GPU defaults (batches of 8 at 800 pixels,
-autocast).  The networks are built with random weights (no download): for a given number of
+decode, no layer cache): on the CPU in keyframe mode (the CPU defaults of
+:mod:`inference.analysis.device`: detect every 5th frame at reduced resolution with fewer
+region proposals, Mask R-CNN's mask head on the poses' boxes, both networks at once; DIS flow in
+between) and per-frame mode (every frame detected, same settings); on a GPU, when PyTorch sees
+one, per-frame mode with the GPU defaults (batches of 8 at 800 pixels, autocast).  Each row
+also gives the share of the time spent in the detector (the rest: flow, tracker, resizing).  The networks are built with random weights (no download): for a given number of
 detections their compute is that of the trained weights, and detections are capped at
 ``--max-persons`` a frame, as in a sparse scene.  Then the tracker alone with 10 people, boxes
 and joints only, and with the frames and masks (appearance, camera motion).
@@ -19,7 +21,9 @@ from __future__ import annotations
 import argparse
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,6 +32,7 @@ from benchmarks._report import machine_line, update_section
 from inference.analysis import KEYFRAME, Analyzer, AnalyzerConfig
 from inference.analysis.device import CPU_DEFAULTS, GPU_DEFAULTS, DeviceDefaults
 from inference.models.rcnn import (
+    PersonDetection,
     RCNNDetector,
     RCNNSettings,
     keypointrcnn_resnet50_fpn,
@@ -37,6 +42,9 @@ from inference.synth import SynthConfig, SyntheticScene
 from inference.tracking import Detection, PersonTracker
 
 log = logging.getLogger(__name__)
+
+HEADER = ("| what | device | frames | detected | seconds | fps | ms/frame | in detector |\n"
+          "|---|---|---|---|---|---|---|---|")
 
 
 @dataclass
@@ -49,19 +57,45 @@ class Row:
     seconds: float
     detected: int
     persons: float = 0.0  # mean detections per detected frame
+    detector_seconds: float | None = None  # of ``seconds``, in the detector
 
     @property
     def fps(self) -> float:
         return self.frames / self.seconds
 
 
-def random_detector(settings: RCNNSettings, device: torch.device) -> RCNNDetector:
+def device_settings(settings: RCNNSettings, defaults: DeviceDefaults) -> RCNNSettings:
+    """``settings`` with the device's R-CNN defaults filled in (as ``analyze_clip`` does)."""
+    return settings.resolve(proposals=defaults.rcnn_proposals,
+                            mask_boxes=defaults.rcnn_mask_boxes)
+
+
+def random_detector(settings: RCNNSettings, device: torch.device,
+                    parallel: bool = False) -> RCNNDetector:
     """Both R-CNNs with random weights (seeded), on ``device``."""
     torch.manual_seed(0)
     kp = keypointrcnn_resnet50_fpn(weights=None, **settings.model_kwargs())
     mk = maskrcnn_resnet50_fpn_v2(weights=None, **settings.model_kwargs())
-    return RCNNDetector(kp, mk, settings=settings, device=device,
+    return RCNNDetector(kp, mk, settings=settings, device=device, parallel=parallel,
                         identity={"detector": "rcnn", "weights": "random"})
+
+
+class TimedDetector:
+    """A detector that adds up the seconds its ``detect_batch`` calls take."""
+
+    def __init__(self, detector: Any):
+        self.detector = detector
+        self.name = detector.name
+        self.identity = detector.identity
+        self.device = detector.device
+        self.seconds = 0.0
+
+    def detect_batch(self, images: Sequence[np.ndarray]) -> list[list[PersonDetection]]:
+        t0 = time.perf_counter()
+        try:
+            return self.detector.detect_batch(images)
+        finally:
+            self.seconds += time.perf_counter() - t0
 
 
 def keypoint_segmenter_detector(settings: RCNNSettings, device: torch.device):
@@ -85,10 +119,11 @@ def render_clip(config: SynthConfig) -> list[np.ndarray]:
     return [scene.render(i)[0] for i in range(config.frames)]
 
 
-def time_analysis(detector: RCNNDetector, frames: list[np.ndarray], defaults: DeviceDefaults,
-                  keyframe_every: int) -> tuple[float, int, float]:
-    """Seconds for a whole analysis (``propagate`` + ``finish``), the keyframes detected and
-    their mean number of detections."""
+def time_analysis(detector: Any, frames: list[np.ndarray], defaults: DeviceDefaults,
+                  keyframe_every: int) -> tuple[float, int, float, float]:
+    """Seconds for a whole analysis (``propagate`` + ``finish``), the keyframes detected, their
+    mean number of detections and the seconds spent in the detector."""
+    detector = TimedDetector(detector)
     analyzer = Analyzer(detector, AnalyzerConfig(keyframe_every=keyframe_every,
                                                  batch_size=defaults.batch_size,
                                                  process_size=defaults.process_size))
@@ -101,7 +136,8 @@ def time_analysis(detector: RCNNDetector, frames: list[np.ndarray], defaults: De
     analyzer.finish(state)
     if detector.device.type == "cuda":
         torch.cuda.synchronize(detector.device)
-    return time.perf_counter() - t0, len(found), float(np.mean(found)) if found else 0.0
+    return (time.perf_counter() - t0, len(found), float(np.mean(found)) if found else 0.0,
+            detector.seconds)
 
 
 def warm_up(detector: RCNNDetector, frame: np.ndarray, defaults: DeviceDefaults) -> None:
@@ -113,31 +149,34 @@ def warm_up(detector: RCNNDetector, frame: np.ndarray, defaults: DeviceDefaults)
 
 def bench_analyze(frames: list[np.ndarray], settings: RCNNSettings) -> list[Row]:
     rows = []
-    cpu = random_detector(settings, torch.device("cpu"))
+    cpu_settings = device_settings(settings, CPU_DEFAULTS)
+    cpu = random_detector(cpu_settings, torch.device("cpu"), CPU_DEFAULTS.parallel_networks)
     warm_up(cpu, frames[0], CPU_DEFAULTS)
     for label, every in ((f"keyframe every {CPU_DEFAULTS.keyframe_every}",
                           CPU_DEFAULTS.keyframe_every), ("every frame", 1)):
-        sec, det, per = time_analysis(cpu, frames, CPU_DEFAULTS, every)
+        sec, det, per, in_det = time_analysis(cpu, frames, CPU_DEFAULTS, every)
         rows.append(Row(f"analyze, {label}, {CPU_DEFAULTS.process_size} px", "cpu",
-                        len(frames), sec, det, per))
+                        len(frames), sec, det, per, in_det))
         print(_fmt(rows[-1]), flush=True)
-    hybrid = keypoint_segmenter_detector(settings, torch.device("cpu"))
+    hybrid = keypoint_segmenter_detector(cpu_settings, torch.device("cpu"))
     if hybrid is not None:
         warm_up(hybrid, frames[0], CPU_DEFAULTS)
         every = CPU_DEFAULTS.keyframe_every
-        sec, det, per = time_analysis(hybrid, frames, CPU_DEFAULTS, every)
+        sec, det, per, in_det = time_analysis(hybrid, frames, CPU_DEFAULTS, every)
         rows.append(Row(f"analyze, Keypoint R-CNN + Local Segmenter (SYNTH_V1) masks, keyframe "
                         f"every {every}, {CPU_DEFAULTS.process_size} px", "cpu", len(frames), sec,
-                        det, per))
+                        det, per, in_det))
         print(_fmt(rows[-1]), flush=True)
     del cpu
     if torch.cuda.is_available():
-        gpu = random_detector(settings, torch.device("cuda"))
+        gpu = random_detector(device_settings(settings, GPU_DEFAULTS), torch.device("cuda"),
+                              GPU_DEFAULTS.parallel_networks)
         warm_up(gpu, frames[0], GPU_DEFAULTS)
-        sec, det, per = time_analysis(gpu, frames, GPU_DEFAULTS, GPU_DEFAULTS.keyframe_every)
+        sec, det, per, in_det = time_analysis(gpu, frames, GPU_DEFAULTS,
+                                              GPU_DEFAULTS.keyframe_every)
         rows.append(Row(f"analyze, every frame, batch {GPU_DEFAULTS.batch_size}, autocast, "
                         f"{GPU_DEFAULTS.process_size} px", torch.cuda.get_device_name(),
-                        len(frames), sec, det, per))
+                        len(frames), sec, det, per, in_det))
         print(_fmt(rows[-1]), flush=True)
     return rows
 
@@ -170,8 +209,9 @@ def bench_tracker(config: SynthConfig) -> list[Row]:
 
 def _fmt(r: Row) -> str:
     det = f"{r.detected} ({r.persons:.1f} persons)" if r.detected else "–"
+    share = "–" if r.detector_seconds is None else f"{100 * r.detector_seconds / r.seconds:.0f}%"
     return (f"| {r.what} | {r.device} | {r.frames} | {det} | {r.seconds:.2f} | {r.fps:.2f} "
-            f"| {1000 * r.seconds / r.frames:.1f} |")
+            f"| {1000 * r.seconds / r.frames:.1f} | {share} |")
 
 
 def main() -> None:
@@ -182,6 +222,10 @@ def main() -> None:
     ap.add_argument("--people", type=int, default=3, help="people in the analysed clip")
     ap.add_argument("--max-persons", type=int, default=4,
                     help="detections per frame and network (random weights find many)")
+    ap.add_argument("--min-score", type=float, default=0.05,
+                    help="detection score threshold: random weights score low, and at 0.05 "
+                         "each network reaches --max-persons, so the per-person heads cost what "
+                         "a scene of that many people costs")
     ap.add_argument("--tracker-people", type=int, default=10)
     ap.add_argument("--tracker-frames", type=int, default=48)
     ap.add_argument("--write-docs", action="store_true",
@@ -192,9 +236,8 @@ def main() -> None:
     w, h = (int(v) for v in args.size.split("x"))
     frames = render_clip(SynthConfig(people=args.people, frames=args.frames, width=w,
                                      height=h, seed=11))
-    settings = RCNNSettings(max_persons=args.max_persons)
-    print("| what | device | frames | detected | seconds | fps | ms/frame |")
-    print("|---|---|---|---|---|---|---|")
+    settings = RCNNSettings(max_persons=args.max_persons, min_score=args.min_score)
+    print(HEADER)
     rows = bench_analyze(frames, settings)
     # the tracker runs at the processing resolution: 512 px shorter side on the CPU
     pw = round(w * CPU_DEFAULTS.process_size / min(w, h))
@@ -210,17 +253,23 @@ def main() -> None:
         (f"Synthetic {w}×{h} clip, {args.frames} frames, {args.people} people, frames in memory "
          "(no decode, no layer cache). R-CNN backend (Keypoint R-CNN + Mask R-CNN v2) with "
          "random weights, which cost the same compute as trained ones for a given number of "
-         f"detections; detections capped at {args.max_persons} per frame and network, "
-         f"{settings.proposals} proposals. CPU defaults: keyframe every "
-         f"{CPU_DEFAULTS.keyframe_every} frames at {CPU_DEFAULTS.process_size} px with DIS flow "
-         f"in between; GPU defaults: every frame, batches of {GPU_DEFAULTS.batch_size} at "
-         f"{GPU_DEFAULTS.process_size} px under autocast. \"detected\": frames that went "
-         "through the detector (mean detections each); model warm-up (one batch) is not timed. "
-         "The tracker rows feed ground-truth detections of a "
+         f"detections; score threshold {args.min_score}, at which they find the cap of "
+         f"{args.max_persons} detections per frame and network. "
+         f"CPU defaults: keyframe every {CPU_DEFAULTS.keyframe_every} frames at "
+         f"{CPU_DEFAULTS.process_size} px with DIS flow in between, "
+         f"{CPU_DEFAULTS.rcnn_proposals} proposals, masks from boxes "
+         f"\"{CPU_DEFAULTS.rcnn_mask_boxes}\", networks "
+         f"{'in parallel' if CPU_DEFAULTS.parallel_networks else 'one after the other'}; "
+         f"GPU defaults: every frame, batches of {GPU_DEFAULTS.batch_size} at "
+         f"{GPU_DEFAULTS.process_size} px under autocast, {GPU_DEFAULTS.rcnn_proposals} "
+         f"proposals, masks from boxes \"{GPU_DEFAULTS.rcnn_mask_boxes}\" "
+         "(`inference/analysis/device.py`). \"detected\": frames that went "
+         "through the detector (mean detections each); \"in detector\": the share of the time "
+         "in the detector (the rest: optical flow, tracker, resizing); model warm-up (one batch) "
+         "is not timed. The tracker rows feed ground-truth detections of a "
          f"{args.tracker_people}-person synthetic clip at the CPU processing resolution."),
         "",
-        "| what | device | frames | detected | seconds | fps | ms/frame |",
-        "|---|---|---|---|---|---|---|",
+        HEADER,
         *(_fmt(r) for r in rows),
         "",
         "Reproduce: `python -m benchmarks.bench_analyze --write-docs`.",

@@ -83,11 +83,14 @@ class AnalyzeOptions:
         process_size: shorter side of the analysis resolution, pixels.
         frames: ``(start, stop)`` frames to analyse (``stop`` exclusive, ``None``: the end);
             ``None``: the whole clip.
-        rcnn: the R-CNN's thresholds.
+        rcnn: the R-CNN's settings; its ``None`` fields (``proposals``, ``mask_boxes``) take
+            the device's defaults.
         weights: weights per slot (``keypoint``/``mask`` or ``pose``/``segmenter``): names,
             enum members or ``Weights.local(path)``.
         tracker: the person tracker's settings.
         flow_preset: DIS preset of keyframe mode.
+        parallel_networks: run the Keypoint and Mask R-CNN at the same time, the CPU threads
+            split between them (``None``: the device's default).
         commit_every: frames per cache transaction.
         download: download missing weights (with a progress bar when ``show_download``).
     """
@@ -102,6 +105,7 @@ class AnalyzeOptions:
     weights: Mapping[str, Any] | None = None
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     flow_preset: str = "fast"
+    parallel_networks: bool | None = None
     commit_every: int = 16
     show_download: bool = True
 
@@ -202,8 +206,9 @@ def analyze_clip(session: ClipSession, options: AnalyzeOptions = AnalyzeOptions(
     info = session.info
     n = info.frame_count
     start, stop = _range(options.frames, n)
+    rcnn = options.rcnn.resolve(proposals=d.rcnn_proposals, mask_boxes=d.rcnn_mask_boxes)
     identity = detector.identity if detector is not None else detector_identity(
-        options.model, weights=dict(options.weights or {}), rcnn_settings=options.rcnn)
+        options.model, weights=dict(options.weights or {}), rcnn_settings=rcnn)
     source = str(identity["detector"])
     settings = {"detector": identity, "keyframe_every": cfg.keyframe_every,
                 "process_size": cfg.process_size,
@@ -228,9 +233,11 @@ def analyze_clip(session: ClipSession, options: AnalyzeOptions = AnalyzeOptions(
                 return result(reused=True, complete=True, persons=len(existing.track_ids()))
 
     if detector is None:
+        parallel = d.parallel_networks if options.parallel_networks is None else \
+            options.parallel_networks
         detector = build_detector(options.model, device=device,
-                                  weights=dict(options.weights or {}),
-                                  rcnn_settings=options.rcnn, progress=options.show_download)
+                                  weights=dict(options.weights or {}), rcnn_settings=rcnn,
+                                  progress=options.show_download, parallel=parallel)
     analyzer = Analyzer(detector, cfg)
     pshape = analyzer.process_shape(frame_size)
     scale = (frame_size[0] / pshape[0], frame_size[1] / pshape[1])

@@ -91,11 +91,12 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     rcnn = RCNNSettings(
         min_score=defaults.min_score if args.min_score is None else args.min_score,
         max_persons=args.max_persons or defaults.max_persons,
-        proposals=args.rcnn_proposals or defaults.proposals)
+        proposals=args.rcnn_proposals, mask_boxes=args.rcnn_mask_boxes)
     options = AnalyzeOptions(model=args.model, device=args.device,
                              keyframe_every=args.keyframe_every, batch_size=args.batch,
                              process_size=args.rcnn_size, frames=args.range, rcnn=rcnn,
-                             weights=weights, show_download=not args.quiet)
+                             weights=weights, parallel_networks=args.parallel_networks,
+                             show_download=not args.quiet)
     session = ClipSession(args.clip)
     bar = _Bar("analyze", disable=args.quiet)
     try:
@@ -233,7 +234,7 @@ def cmd_models_verify(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``analyze`` and ``models`` to ``humanfx``'s sub-commands."""
-    from inference.analysis import DEVICE_CHOICES, MODEL_CHOICES
+    from inference.analysis import DEVICE_CHOICES, MASK_BOXES_CHOICES, MODEL_CHOICES
 
     s = sub.add_parser(
         "analyze", help="find and track every person of a clip into its layer cache",
@@ -241,7 +242,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "store them as person layers. Resumable: re-running continues from the last saved "
         "frame; a finished analysis is reused. On the CPU the detector runs on every 5th frame "
         "at reduced resolution and optical flow carries its results in between; on a GPU every "
-        "frame is detected.")
+        "frame is detected. The CPU defaults (inference/analysis/device.py) aim at 3 frames/s "
+        "at 720p on two cores; every option below overrides one.")
     s.add_argument("clip", type=Path)
     s.add_argument("--model", default="rcnn", choices=MODEL_CHOICES,
                    help="rcnn: torchvision Keypoint + Mask R-CNN (default); seed: the seed's "
@@ -256,14 +258,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--range", type=_frame_range, metavar="START:END",
                    help="analyse only these frames (END exclusive); later runs add the rest")
     s.add_argument("--rcnn-size", "--process-size", dest="rcnn_size", type=_count, metavar="PX",
-                   help="shorter side of the analysis resolution (default 512 on the CPU, 800 "
+                   help="shorter side of the analysis resolution (default 448 on the CPU, 800 "
                         "on a GPU); smaller is faster and finds fewer small people")
     s.add_argument("--min-score", type=_fraction, metavar="S",
                    help="R-CNN person score threshold (default 0.2)")
     s.add_argument("--max-persons", type=_count, metavar="N",
                    help="at most N detections per frame (default 50)")
     s.add_argument("--rcnn-proposals", type=_count, metavar="N",
-                   help="R-CNN region proposals per frame (default 1000; fewer is faster)")
+                   help="R-CNN region proposals per frame (default 300 on the CPU, 1000 on a "
+                        "GPU; fewer is faster and may miss people in crowds)")
+    s.add_argument("--rcnn-mask-boxes", choices=MASK_BOXES_CHOICES,
+                   help="pose: Mask R-CNN's mask head on the Keypoint R-CNN's boxes (default "
+                        "on the CPU: skips about half of Mask R-CNN's compute); own: Mask "
+                        "R-CNN's own detections paired with the poses, keeping persons only it "
+                        "finds (default on a GPU)")
+    s.add_argument("--parallel-networks", action=argparse.BooleanOptionalAction, default=None,
+                   help="run the Keypoint and Mask R-CNN at the same time, the CPU threads "
+                        "split between them (default on the CPU, not on a GPU)")
     for slot, what in (("keypoint", "Keypoint R-CNN"), ("mask", "Mask R-CNN v2"),
                        ("pose", "seed pose tracker"), ("segmenter", "seed segmenter")):
         s.add_argument(f"--{slot}-weights", type=Path, metavar="PATH",

@@ -9,6 +9,7 @@ a CPU.
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -215,6 +216,99 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
     return float((a & b).sum() / union) if union else 1.0
 
 
+def test_carrying_a_mask_in_its_window_equals_resampling_the_whole_frame():
+    """Keyframe flow resamples each mask only in the window it can reach; the result must be
+    the whole-frame ``cv2.remap`` exactly (soft masks, a mask at the border, one leaving)."""
+    import cv2
+
+    scene = SyntheticScene(SynthConfig(people=2, frames=6, width=160, height=96, seed=4))
+    rng = np.random.default_rng(1)
+    flow = FlowPropagator("fast")
+    frames = [to_gray(scene.render(i)[0]) for i in range(6)]
+    soft = cv2.GaussianBlur((rng.random((96, 160)) > 0.6).astype(np.float32) * 255, (0, 0), 2)
+    masks = [np.zeros((96, 160), np.uint8) for _ in range(3)]
+    masks[0][20:60, 30:70] = soft[20:60, 30:70].astype(np.uint8) | 128
+    masks[1][:30, 140:] = 255  # at the border
+    masks[2][50:52, 0:2] = 200  # tiny, at the left edge
+    dets = [PersonDetection([30, 20, 40, 40], 1.0, None, m) for m in masks]
+    gx, gy = np.meshgrid(np.arange(160, dtype=np.float32), np.arange(96, dtype=np.float32))
+    for prev, cur in itertools.pairwise(frames):
+        f = flow.flow(prev, cur)
+        f[..., 0] += 3.0  # everything also moves 3 px left: masks leave through the border
+        out = flow.carry(dets, prev, cur, f)
+        whole = [cv2.remap(d.mask, gx + f[..., 0], gy + f[..., 1], cv2.INTER_LINEAR,
+                           borderMode=cv2.BORDER_CONSTANT, borderValue=0) for d in dets]
+        kept = [w for w in whole if (w >= 128).any()]
+        assert len(out) == len(kept)
+        for d, w in zip(out, kept, strict=True):
+            np.testing.assert_array_equal(d.mask, w)
+        dets = out
+    assert len(dets) < 3  # the tiny mask at the left edge has left
+
+
+def test_mask_head_on_the_pose_boxes_and_parallel_networks(networks, clip, tmp_path):
+    """``mask_boxes="pose"``: the same poses as ``"own"``, each with the mask Mask R-CNN's head
+    gives its box (lying in that box); running the networks at once changes nothing."""
+    _, models = networks
+    pose = SMALL.resolve(mask_boxes="pose")
+    own = RCNNDetector(models["keypoint"], models["mask"], settings=SMALL)
+    at_once = RCNNDetector(models["keypoint"], models["mask"], settings=pose, parallel=True)
+    in_turn = RCNNDetector(models["keypoint"], models["mask"], settings=pose, parallel=False)
+    assert at_once.identity["settings"]["mask_boxes"] == "pose"
+    assert own.identity["settings"]["mask_boxes"] == "own"
+    scene = SyntheticScene(SynthConfig(people=2, frames=3, width=128, height=96, seed=3))
+    images = [scene.render(i)[0] for i in range(3)]
+    threads = torch.get_num_threads()
+    found = [d.detect_batch(images) for d in (own, at_once, in_turn)]
+    assert torch.get_num_threads() == threads  # the caller's thread count is restored
+    n_poses = 0
+    for frame_own, frame_at_once, frame_in_turn in zip(*found, strict=True):
+        poses = [d for d in frame_own if d.keypoints is not None]
+        assert len(frame_at_once) == len(frame_in_turn) == len(poses)
+        n_poses += len(poses)
+        for p, a, b in zip(poses, frame_at_once, frame_in_turn, strict=True):
+            np.testing.assert_allclose(a.bbox, p.bbox, atol=0.05)
+            np.testing.assert_allclose(a.keypoints, p.keypoints, atol=0.05)
+            np.testing.assert_allclose(a.bbox, b.bbox, atol=0.05)
+            assert a.mask is not None and a.mask.shape == (96, 128)
+            assert np.abs(a.mask.astype(int) - b.mask.astype(int)).max() <= 2
+            ys, xs = np.nonzero(a.mask >= 128)
+            x, y, w, h = a.bbox
+            grow = max(w, h) / 28 + 1.5  # the mask is pasted with one cell of padding
+            assert len(xs) == 0 or (xs.min() >= x - grow and xs.max() < x + w + grow
+                                    and ys.min() >= y - grow and ys.max() < y + h + grow)
+    assert n_poses >= 2
+    # random Keypoint R-CNN poses score ~0.2: let such detections start tracks
+    anyone = TrackerConfig(low_score=0.01, high_score=0.1, new_track_score=0.1, min_hits=1,
+                           min_track_length=1)
+    result = analyze_clip(ClipSession(clip, cache_root=tmp_path), _options(tracker=anyone),
+                          detector=at_once)
+    records = _records(result.cache_path)
+    assert result.complete and records
+    assert all(r.segmentation is not None and r.keypoints[:, 2].any() for r in records)
+
+
+def test_rcnn_settings_left_to_the_device():
+    from inference.analysis import MASK_BOXES_CHOICES
+    from inference.analysis.device import CPU_DEFAULTS, GPU_DEFAULTS
+    from inference.models.rcnn import MASK_BOXES, TORCHVISION_PROPOSALS
+
+    assert MASK_BOXES_CHOICES == MASK_BOXES
+    loose = RCNNSettings(min_score=0.3)
+    assert loose.resolve() == RCNNSettings(min_score=0.3, proposals=TORCHVISION_PROPOSALS,
+                                           mask_boxes="own")
+    cpu = loose.resolve(proposals=CPU_DEFAULTS.rcnn_proposals,
+                        mask_boxes=CPU_DEFAULTS.rcnn_mask_boxes)
+    assert (cpu.proposals, cpu.mask_boxes, cpu.min_score) == (300, "pose", 0.3)
+    gpu = loose.resolve(proposals=GPU_DEFAULTS.rcnn_proposals,
+                        mask_boxes=GPU_DEFAULTS.rcnn_mask_boxes)
+    assert (gpu.proposals, gpu.mask_boxes) == (1000, "own")
+    assert SMALL.resolve(proposals=300, mask_boxes="pose").proposals == 10  # given wins
+    assert loose.model_kwargs()["rpn_post_nms_top_n_test"] == TORCHVISION_PROPOSALS
+    with pytest.raises(InputError, match="mask_boxes"):
+        RCNNSettings(mask_boxes="box")
+
+
 def test_full_res_rle_upsamples_only_around_the_mask():
     rng = np.random.default_rng(0)
     soft = np.zeros((48, 64), np.uint8)
@@ -261,8 +355,17 @@ def test_cli_analyze_a_clip_with_nobody(weight_files, tmp_path, capsys):
     assert entry.complete and entry.frames_done == 5
     with LayerCache.open(entry.path) as cache:
         assert cache.track_ids() == [] and list(cache.records()) == []
+        settings = cache.meta.settings["detector"]["settings"]
+        assert (settings["proposals"], settings["mask_boxes"]) == (10, "pose")  # CPU default
     assert main(argv) == 0
     assert "already analysed: 0 persons" in capsys.readouterr().out
+    # the device's defaults are overridable: another analysis, in another cache
+    assert main([*argv, "--rcnn-mask-boxes", "own", "--no-parallel-networks"]) == 0
+    assert "1 detected, 4 carried" in capsys.readouterr().out
+    own = [e for e in ClipSession(clip).layer_caches() if e.path != entry.path]
+    assert len(own) == 1 and own[0].complete
+    with LayerCache.open(own[0].path) as cache:
+        assert cache.meta.settings["detector"]["settings"]["mask_boxes"] == "own"
 
 
 def test_cli_analyze_errors(clip, tmp_path, capsys):

@@ -149,7 +149,8 @@ def list_persons(server: Server, conn: Connection, p: Params) -> dict[str, Any]:
 
 _ANALYZE_OPTIONS: dict[str, type | tuple[type, ...]] = {
     "model": str, "device": str, "keyframe_every": int, "batch_size": int,
-    "process_size": int, "frames": list, "flow_preset": str, "commit_every": int}
+    "process_size": int, "frames": list, "flow_preset": str, "parallel_networks": bool,
+    "commit_every": int}
 
 
 def analyze_options(raw: dict[str, Any]) -> Any:

@@ -16,6 +16,8 @@ import importlib
 #: Choices offered by the CLI, kept here so listing them needs no torch import.
 MODEL_CHOICES = ("rcnn", "seed")
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
+#: ``RCNNSettings.mask_boxes`` (:data:`inference.models.rcnn.MASK_BOXES`), for the CLI.
+MASK_BOXES_CHOICES = ("own", "pose")
 
 _EXPORTS = {
     "analyzer": ("FLOW", "KEYFRAME", "REPLAY", "AnalysisState", "Analyzer", "AnalyzerConfig",
@@ -29,7 +31,7 @@ _EXPORTS = {
 }
 _WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}
 
-__all__ = ["DEVICE_CHOICES", "MODEL_CHOICES", *sorted(_WHERE)]
+__all__ = ["DEVICE_CHOICES", "MASK_BOXES_CHOICES", "MODEL_CHOICES", *sorted(_WHERE)]
 
 
 def __getattr__(name: str):

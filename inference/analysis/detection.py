@@ -138,15 +138,16 @@ def detector_identity(model: str, *, weights: dict[str, Any] | None = None,
     (so a finished analysis is found before any weights are loaded)."""
     weights = dict(weights or {})
     _check_slots(model, weights)
+    settings = (rcnn_settings or RCNNSettings()).resolve()
     if model == "rcnn" and "segmenter" in weights:
         kp = RCNNDetector.describe(weights.get("keypoint", "DEFAULT"), None)
         return {"detector": "rcnn", "mask_stage": "segmenter",
-                "settings": asdict(rcnn_settings or RCNNSettings()),
+                "settings": asdict(settings),
                 **{k: v for k, v in kp.items() if k != "mask_weights"},
                 "segmenter_weights": SeedDetector.describe(None, weights["segmenter"])[
                     "segmenter_weights"]}
     if model == "rcnn":
-        return {"detector": "rcnn", "settings": asdict(rcnn_settings or RCNNSettings()),
+        return {"detector": "rcnn", "settings": asdict(settings),
                 **RCNNDetector.describe(weights.get("keypoint", "DEFAULT"),
                                         weights.get("mask", "DEFAULT"))}
     return {"detector": "seed", **SeedDetector.describe(weights.get("pose", "DEFAULT"),
@@ -155,11 +156,14 @@ def detector_identity(model: str, *, weights: dict[str, Any] | None = None,
 
 def build_detector(model: str, *, device: torch.device, weights: dict[str, Any] | None = None,
                    rcnn_settings: RCNNSettings | None = None, progress: bool = True,
-                   **model_kwargs: Any) -> FrameDetector:
+                   parallel: bool = False, **model_kwargs: Any) -> FrameDetector:
     """The detector for ``--model rcnn|seed``.
 
     ``weights`` overrides the default weights: ``{"keypoint": ..., "mask": ...}`` for the R-CNN,
     ``{"pose": ..., "segmenter": ...}`` for the seed (names, members or ``Weights.local``).
+    ``rcnn_settings``' ``None`` fields take :meth:`RCNNSettings.resolve`'s fallbacks (fill them
+    with the device's defaults first).  ``parallel`` runs the Keypoint and Mask R-CNN at the same
+    time (:class:`~inference.models.rcnn.RCNNDetector`).
     """
     weights = dict(weights or {})
     _check_slots(model, weights)
@@ -170,7 +174,8 @@ def build_detector(model: str, *, device: torch.device, weights: dict[str, Any] 
         return RCNNDetector.from_weights(weights.get("keypoint", "DEFAULT"),
                                          weights.get("mask", "DEFAULT"),
                                          settings=rcnn_settings or RCNNSettings(),
-                                         device=device, progress=progress, **model_kwargs)
+                                         device=device, progress=progress, parallel=parallel,
+                                         **model_kwargs)
     return SeedDetector.from_weights(weights.get("pose", "DEFAULT"),
                                      weights.get("segmenter", "DEFAULT"),
                                      device=device, progress=progress)

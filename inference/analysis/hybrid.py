@@ -19,7 +19,14 @@ import numpy as np
 import torch
 
 from inference.errors import InputError
-from inference.models.rcnn import PersonDetection, RCNNDetector, RCNNSettings, _autocast, _to_numpy
+from inference.models.rcnn import (
+    PersonDetection,
+    RCNNDetector,
+    RCNNSettings,
+    _autocast,
+    _placed,
+    _to_numpy,
+)
 
 
 class KeypointSegmenterDetector(RCNNDetector):
@@ -38,10 +45,12 @@ class KeypointSegmenterDetector(RCNNDetector):
                  settings: RCNNSettings | None = None,
                  device: str | torch.device = "cpu", identity: dict[str, Any] | None = None):
         self.device = torch.device(device)
-        self.keypoint_model = keypoint_model.to(self.device).eval()
+        self.keypoint_model = _placed(keypoint_model, self.device, None)
         self.mask_model = None
         self.segmenter = segmenter
-        self.settings = settings = settings or RCNNSettings()
+        self.settings = settings = (settings or RCNNSettings()).resolve()
+        self.parallel = False  # the segmenter needs the poses: nothing to overlap
+        self._worker = None
         self.identity = {"detector": self.name, "mask_stage": "segmenter",
                          "settings": asdict(settings), **(identity or {})}
 

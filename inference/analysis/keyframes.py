@@ -8,6 +8,12 @@ frame moves to the ``q`` solving ``q + f(q) = p`` (fixed-point iteration); a box
 median displacement of its person's pixels (mask, else joints, else the box itself) and is
 rescaled with its mask's extent.
 
+Only the window a mask can reach is resampled: a carried pixel ``x`` is non-zero only when
+``x + f(x)`` lies within a pixel of the previous mask's support, so the window is that support's
+bounding box grown by the largest flow component (plus the bilinear pixel).  The result is
+identical to resampling the whole frame, at a fraction of the cost (at 910x512 with six people a
+carried frame took ~38 ms, most of it in whole-frame ``nonzero`` scans; now ~15 ms).
+
 All arrays are at the processing resolution: images ``(h, w)`` uint8 gray, flow ``(h, w, 2)``
 float32 ``(dx, dy)`` pixels.
 """
@@ -117,7 +123,9 @@ class FlowPropagator:
         if flow is None:
             flow = self.flow(prev_gray, cur_gray)
         h, w = cur_gray.shape[:2]
-        maps = self._maps(flow) if any(d.mask is not None for d in detections) else None
+        with_masks = any(d.mask is not None for d in detections)
+        maps = self._maps(flow) if with_masks else None
+        reach = _reach(flow) if with_masks else (0, 0)
         out = []
         for det in detections:
             box = det.bbox.copy()
@@ -125,17 +133,16 @@ class FlowPropagator:
             shift = None
             scale = np.ones(2)
             if det.mask is not None:
-                mask = self.carry_mask(det.mask, flow, maps)
-                ys, xs = np.nonzero(mask >= 128)
-                if len(xs) == 0:
+                assert maps is not None
+                carried = self._carry_mask_window(det.mask, maps, reach)
+                if carried is None:
                     continue
-                back = flow[ys, xs]
-                shift = -np.median(back, axis=0)
-                old = np.nonzero(det.mask >= 128)
-                if len(old[0]):
-                    old_wh = np.array([np.ptp(old[1]) + 1, np.ptp(old[0]) + 1], float)
-                    new_wh = np.array([np.ptp(xs) + 1, np.ptp(ys) + 1], float)
-                    scale = new_wh / old_wh
+                mask, (x0, y0), (ys, xs) = carried
+                shift = -np.median(flow[ys + y0, xs + x0], axis=0)
+                _, _, old_w, old_h = cv2.boundingRect((det.mask >= 128).view(np.uint8))
+                if old_w and old_h:
+                    new_wh = np.array([xs.max() - xs.min() + 1, ys.max() - ys.min() + 1], float)
+                    scale = new_wh / np.array([old_w, old_h], float)
             if det.keypoints is not None:
                 kps = det.keypoints.copy()
                 on = kps[:, 2] > 0
@@ -158,6 +165,45 @@ class FlowPropagator:
             box = np.concatenate([centre - size / 2, size])
             out.append(PersonDetection(box, det.score, kps, mask))
         return out
+
+    @staticmethod
+    def _carry_mask_window(mask: np.ndarray, maps: tuple[np.ndarray, np.ndarray],
+                           reach: tuple[int, int]
+                           ) -> tuple[np.ndarray, tuple[int, int], tuple[np.ndarray, np.ndarray]
+                                      ] | None:
+        """:meth:`carry_mask` computed in the window the mask can reach (see the module
+        docstring).  Returns the carried ``(h, w)`` mask, the window's origin ``(x0, y0)`` and
+        the window-relative ``(ys, xs)`` of its pixels ``>= 128``; ``None`` when none is left.
+        """
+        h, w = mask.shape
+        x, y, bw, bh = cv2.boundingRect(mask)  # the support: pixels > 0
+        if bw == 0 or bh == 0:
+            return None
+        x0, y0 = max(x - reach[0], 0), max(y - reach[1], 0)
+        x1, y1 = min(x + bw + reach[0], w), min(y + bh + reach[1], h)
+        if x1 <= x0 or y1 <= y0:
+            return None
+        mx, my = maps
+        window = cv2.remap(mask, mx[y0:y1, x0:x1], my[y0:y1, x0:x1], cv2.INTER_LINEAR,
+                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        ys, xs = np.nonzero(window >= 128)
+        if len(xs) == 0:
+            return None
+        out = np.zeros((h, w), dtype=np.uint8)
+        out[y0:y1, x0:x1] = window
+        return out, (x0, y0), (ys, xs)
+
+
+def _reach(flow: np.ndarray) -> tuple[int, int]:
+    """How far, in pixels along x and y, a carried mask can land from its previous support:
+    the largest flow component plus the bilinear pixel (and one for rounding)."""
+    if not flow.size:
+        return 0, 0
+    big = np.array([np.abs(flow[..., 0]).max(), np.abs(flow[..., 1]).max()])  # per channel:
+    # an axis-0 reduction of the (N, 2) array is ~20x slower
+    if not np.all(np.isfinite(big)):
+        return flow.shape[1], flow.shape[0]
+    return int(np.ceil(big[0])) + 2, int(np.ceil(big[1])) + 2
 
 
 __all__ = ["FLOW_PRESETS", "FlowPropagator", "sample", "to_gray"]

@@ -1,9 +1,23 @@
 """The torchvision R-CNN backend: Keypoint R-CNN poses + Mask R-CNN v2 person masks.
 
 Per frame, ``keypointrcnn_resnet50_fpn`` finds people (boxes + 17 COCO joints) and
-``maskrcnn_resnet50_fpn_v2`` finds person masks; each pose is paired with at most one mask by
-Hungarian assignment on box IoU and the share of the pose's visible joints that fall inside the
-mask.  Masks nobody's pose took are kept as mask-only persons unless they duplicate a pose.
+``maskrcnn_resnet50_fpn_v2`` their masks, in one of two ways (``RCNNSettings.mask_boxes``):
+
+* ``"own"``: Mask R-CNN finds person masks with its own region proposals and box head; each
+  pose is paired with at most one mask by Hungarian assignment on box IoU and the share of the
+  pose's visible joints that fall inside the mask.  Masks nobody's pose took are kept as
+  mask-only persons unless they duplicate a pose.
+* ``"pose"``: Mask R-CNN's mask head runs on the Keypoint R-CNN's person boxes (its backbone
+  features, its RoIAlign, its person-class mask), as Mask R-CNN itself does on its own final
+  boxes at inference.  Every pose gets the mask of its own box, and Mask R-CNN's region proposal
+  network and box head (at 512 px with 1000 proposals more than half of its compute: the v2 box
+  head costs ~0.23 GFLOP per proposal) are skipped.  Persons only Mask R-CNN would have found
+  are not reported.
+
+With ``parallel=True`` the two networks run at the same time, the CPU threads split between
+them (on two cores, one each): the serial parts of one (proposal selection, NMS, pasting) then
+overlap the other's convolutions, and no thread waits at the barriers of a shared OpenMP team
+when another process takes a core.
 
 The networks are built with ``weights=None, weights_backbone=None`` (torchvision never
 downloads anything) and their state dicts come from humanfx's own weights files
@@ -15,18 +29,23 @@ the persons kept, at that resolution (full-resolution masks are the caller's bus
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import weakref
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import asdict, dataclass, replace
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
 import torchvision
-from scipy.optimize import linear_sum_assignment
 from torchvision.models.detection import KeypointRCNN, MaskRCNN
+from torchvision.models.detection.roi_heads import maskrcnn_inference
+from torchvision.models.detection.transform import resize_boxes
 
 from inference.errors import HumanfxError, InputError
+from inference.models.rcnn_pairing import box_iou_xyxy, joints_inside, pair_poses_with_masks
 from inference.models.weights import (
     KeypointRCNN_ResNet50_FPN_Weights,
     MaskRCNN_ResNet50_FPN_V2_Weights,
@@ -44,6 +63,15 @@ log = logging.getLogger(__name__)
 
 #: The person class of both networks.
 PERSON_LABEL = 1
+#: Region proposals per frame when neither the settings nor a device default say
+#: (torchvision's ``rpn_post_nms_top_n_test``).
+TORCHVISION_PROPOSALS = 1000
+#: Where Mask R-CNN's masks come from (see the module docstring); the first is the default when
+#: neither the settings nor a device default say.
+MASK_BOXES = ("own", "pose")
+
+_T = TypeVar("_T")
+_U = TypeVar("_U")
 
 
 @dataclass
@@ -82,8 +110,12 @@ class RCNNSettings:
         max_persons: at most this many detections per frame and network (torchvision's
             ``box_detections_per_img``).
         proposals: region proposals kept per frame (``rpn_post_nms_top_n_test``); fewer is
-            faster on CPU (Mask R-CNN v2's box head costs ~0.1 GFLOP per proposal) and may miss
-            people in crowds.
+            faster on CPU (Mask R-CNN v2's box head costs ~0.23 GFLOP per proposal) and may miss
+            people in crowds.  ``None``: the device's default (``DeviceDefaults.rcnn_proposals``
+            in :mod:`inference.analysis.device`), else :data:`TORCHVISION_PROPOSALS`.
+        mask_boxes: ``"own"`` (Mask R-CNN's own detections, paired with the poses) or
+            ``"pose"`` (Mask R-CNN's mask head on the poses' boxes); see the module docstring.
+            ``None``: the device's default (``DeviceDefaults.rcnn_mask_boxes``), else ``"own"``.
         pair_min_iou: a pose and a mask may pair only when their boxes overlap at least this.
         duplicate_iou: an unpaired mask overlapping a pose's box at least this much is a
             duplicate of that person and dropped; below, it is kept as a mask-only person.
@@ -95,7 +127,8 @@ class RCNNSettings:
 
     min_score: float = 0.2
     max_persons: int = 50
-    proposals: int = 1000
+    proposals: int | None = None
+    mask_boxes: str | None = None
     pair_min_iou: float = 0.3
     duplicate_iou: float = 0.5
     keypoint_visible_logit: float = 2.0
@@ -106,14 +139,27 @@ class RCNNSettings:
             v = getattr(self, name)
             if not 0.0 <= v <= 1.0:
                 raise InputError(f"RCNNSettings.{name} = {v!r} must be in [0, 1]")
-        if self.max_persons < 1 or self.proposals < 1:
+        if self.max_persons < 1 or (self.proposals is not None and self.proposals < 1):
             raise InputError("RCNNSettings.max_persons and proposals must be >= 1")
+        if self.mask_boxes is not None and self.mask_boxes not in MASK_BOXES:
+            raise InputError(f"RCNNSettings.mask_boxes = {self.mask_boxes!r} is not one of "
+                             f"{', '.join(MASK_BOXES)}")
+
+    def resolve(self, *, proposals: int | None = None, mask_boxes: str | None = None
+                ) -> RCNNSettings:
+        """These settings with their ``None`` fields filled: by the arguments (a device's
+        defaults) where given, else by :data:`TORCHVISION_PROPOSALS` and ``"own"``."""
+        return replace(self,
+                       proposals=self.proposals or proposals or TORCHVISION_PROPOSALS,
+                       mask_boxes=self.mask_boxes or mask_boxes or MASK_BOXES[0])
 
     def model_kwargs(self) -> dict[str, Any]:
         """Constructor arguments of the torchvision models for these settings."""
+        proposals = self.resolve().proposals
+        assert proposals is not None
         return {"box_score_thresh": self.min_score, "box_detections_per_img": self.max_persons,
-                "rpn_post_nms_top_n_test": self.proposals,
-                "rpn_pre_nms_top_n_test": max(self.proposals, 1000)}
+                "rpn_post_nms_top_n_test": proposals,
+                "rpn_pre_nms_top_n_test": max(proposals, 1000)}
 
 
 # -- model builders (registered in inference.models.registry) --------------------------------
@@ -163,60 +209,6 @@ def maskrcnn_resnet50_fpn_v2(*, weights: Any = None, progress: bool = True,
     return model.eval()
 
 
-# -- pairing ---------------------------------------------------------------------------------
-
-def box_iou_xyxy(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``(N, M)`` IoU of ``(N, 4)`` and ``(M, 4)`` ``x1, y1, x2, y2`` boxes."""
-    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
-    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
-    lo = np.maximum(a[:, None, :2], b[None, :, :2])
-    hi = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    iw, ih = np.moveaxis(np.clip(hi - lo, 0, None), -1, 0)
-    inter = iw * ih
-    area_a = (a[:, 2] - a[:, 0]).clip(0) * (a[:, 3] - a[:, 1]).clip(0)
-    area_b = (b[:, 2] - b[:, 0]).clip(0) * (b[:, 3] - b[:, 1]).clip(0)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
-
-
-def joints_inside(keypoints: np.ndarray, masks: np.ndarray) -> np.ndarray:
-    """``(P, M)`` share of each pose's visible joints lying on each mask (0 without joints).
-
-    ``keypoints`` ``(P, 17, 3)`` processing pixels; ``masks`` ``(M, h, w)`` uint8 soft masks.
-    """
-    p, m = len(keypoints), len(masks)
-    out = np.zeros((p, m))
-    if p == 0 or m == 0:
-        return out
-    h, w = masks.shape[1:]
-    for i, kp in enumerate(keypoints):
-        vis = kp[:, 2] >= V_VISIBLE
-        if not vis.any():
-            continue
-        xs = np.clip(np.floor(kp[vis, 0]).astype(np.int64), 0, w - 1)
-        ys = np.clip(np.floor(kp[vis, 1]).astype(np.int64), 0, h - 1)
-        out[i] = (masks[:, ys, xs] >= 128).mean(axis=1)
-    return out
-
-
-def pair_poses_with_masks(pose_boxes: np.ndarray, pose_keypoints: np.ndarray,
-                          mask_boxes: np.ndarray, masks: np.ndarray, *,
-                          min_iou: float) -> list[tuple[int, int]]:
-    """Hungarian pairing of poses with masks; returns ``(pose, mask)`` index pairs.
-
-    Affinity = mean of box IoU and the share of the pose's visible joints inside the mask;
-    pairs whose boxes overlap less than ``min_iou`` are forbidden.
-    """
-    if len(pose_boxes) == 0 or len(mask_boxes) == 0:
-        return []
-    iou = box_iou_xyxy(pose_boxes, mask_boxes)
-    affinity = 0.5 * iou + 0.5 * joints_inside(pose_keypoints, masks)
-    feasible = iou >= min_iou
-    cost = np.where(feasible, -affinity, 1e6)
-    rows, cols = linear_sum_assignment(cost)
-    return [(int(r), int(c)) for r, c in zip(rows, cols, strict=True) if feasible[r, c]]
-
-
 # -- the detector ------------------------------------------------------------------------------
 
 def _autocast(device: torch.device):
@@ -224,6 +216,15 @@ def _autocast(device: torch.device):
         return nullcontext()
     dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return torch.autocast("cuda", dtype=dtype)
+
+
+def _placed(model: torch.nn.Module, device: torch.device, channels_last: bool | None
+            ) -> torch.nn.Module:
+    """``model`` on ``device`` in eval mode, channels-last when asked (``None``: on the CPU)."""
+    model = model.to(device).eval()
+    if device.type == "cpu" if channels_last is None else channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return model
 
 
 def _xywh(boxes: np.ndarray) -> np.ndarray:
@@ -239,35 +240,44 @@ class RCNNDetector:
         keypoint_model: a Keypoint R-CNN (eval mode).
         mask_model: a Mask R-CNN whose class :data:`PERSON_LABEL` is "person".
         settings: thresholds; the models should have been built with
-            ``settings.model_kwargs()``.
+            ``settings.model_kwargs()``.  ``None`` fields take :meth:`RCNNSettings.resolve`'s
+            fallbacks (a device's defaults are the caller's to fill in).
         device: where the models run.
         identity: what distinguishes this detector's results (weights names, settings), used
             by the analysis cache.
+        parallel: run the two networks at the same time, the CPU threads split between them
+            (see the module docstring); results are those of a sequential run.
+        channels_last: keep the networks' weights and activations channels-last (NHWC), where
+            oneDNN's CPU convolutions run ~10% faster; results equal up to float rounding.
+            ``None``: on the CPU only.
     """
 
     name = "rcnn"
 
     def __init__(self, keypoint_model: KeypointRCNN, mask_model: MaskRCNN, *,
                  settings: RCNNSettings = RCNNSettings(),
-                 device: str | torch.device = "cpu", identity: dict[str, Any] | None = None):
+                 device: str | torch.device = "cpu", identity: dict[str, Any] | None = None,
+                 parallel: bool = False, channels_last: bool | None = None):
         self.device = torch.device(device)
-        self.keypoint_model = keypoint_model.to(self.device).eval()
-        self.mask_model = mask_model.to(self.device).eval()
-        self.settings = settings
+        self.keypoint_model = _placed(keypoint_model, self.device, channels_last)
+        self.mask_model = _placed(mask_model, self.device, channels_last)
+        self.settings = settings = settings.resolve()
+        self.parallel = parallel
+        self._worker: ThreadPoolExecutor | None = None
         self.identity = {"detector": self.name, "settings": asdict(settings), **(identity or {})}
 
     @classmethod
     def from_weights(cls, keypoint_weights: Any = "DEFAULT", mask_weights: Any = "DEFAULT", *,
                      settings: RCNNSettings = RCNNSettings(),
                      device: str | torch.device = "cpu", progress: bool = True,
-                     **model_kwargs: Any) -> RCNNDetector:
+                     parallel: bool = False, **model_kwargs: Any) -> RCNNDetector:
         """Build both networks and load their weights (downloading missing files)."""
         kw = {**settings.model_kwargs(), **model_kwargs}
         kp_w = _resolve(KeypointRCNN_ResNet50_FPN_Weights, keypoint_weights)
         mk_w = _resolve(MaskRCNN_ResNet50_FPN_V2_Weights, mask_weights)
         kp = keypointrcnn_resnet50_fpn(weights=kp_w, progress=progress, **kw)
         mk = maskrcnn_resnet50_fpn_v2(weights=mk_w, progress=progress, **kw)
-        return cls(kp, mk, settings=settings, device=device,
+        return cls(kp, mk, settings=settings, device=device, parallel=parallel,
                    identity=cls.describe(kp_w, mk_w, model_kwargs))
 
     @staticmethod
@@ -295,15 +305,26 @@ class RCNNDetector:
                 .float().div_(255) for im in images]
 
     @staticmethod
-    def _run(model: torch.nn.Module, images: list[torch.Tensor], keep_masks: bool
-             ) -> list[dict[str, torch.Tensor]]:
-        """The model's forward, with persons selected *before* masks are pasted."""
+    def _features(model: torch.nn.Module, images: list[torch.Tensor]) -> tuple[Any, Any, list]:
+        """``(image_list, features, sizes)``: the model's transform (which keeps the frames'
+        size) and backbone; ``sizes`` are the frames' ``(h, w)``."""
         sizes = [(int(im.shape[-2]), int(im.shape[-1])) for im in images]
         transform = model.transform
         h, w = sizes[0]
         transform.min_size, transform.max_size = (min(h, w),), max(h, w)  # keep the size
         batch, _ = transform(images)
-        features = model.backbone(batch.tensors)
+        return batch, model.backbone(batch.tensors), sizes
+
+    @staticmethod
+    def _run(model: torch.nn.Module, images: list[torch.Tensor], keep_masks: bool
+             ) -> list[dict[str, torch.Tensor]]:
+        """The model's forward, with persons selected *before* masks are pasted."""
+        return RCNNDetector._heads(model, *RCNNDetector._features(model, images), keep_masks)
+
+    @staticmethod
+    def _heads(model: torch.nn.Module, batch: Any, features: Any, sizes: list[tuple[int, int]],
+               keep_masks: bool) -> list[dict[str, torch.Tensor]]:
+        """The rest of :meth:`_run` after :meth:`_features`: proposals, heads, persons."""
         proposals, _ = model.rpn(batch, features)
         found, _ = model.roi_heads(features, proposals, batch.image_sizes)
         persons = []
@@ -312,11 +333,54 @@ class RCNNDetector:
             sel = {k: (v[keep].float() if v.is_floating_point() else v[keep])
                    for k, v in d.items() if keep_masks or k != "masks"}
             persons.append(sel)
-        out = transform.postprocess(persons, batch.image_sizes, sizes)
-        for d in out:
-            if "masks" in d:  # (N, 1, h, w) probabilities -> uint8 soft masks, 4x less to copy
-                d["masks"] = (d["masks"][:, 0] * 255.0).round_().to(torch.uint8)
-        return out
+        return _soft_uint8(model.transform.postprocess(persons, batch.image_sizes, sizes))
+
+    def _pose_box_masks(self, batch: Any, features: Any, sizes: list[tuple[int, int]],
+                        poses: list[dict[str, torch.Tensor]]) -> list[dict[str, torch.Tensor]]:
+        """Mask R-CNN's person masks for the poses' boxes (``mask_boxes="pose"``), from its
+        ``(batch, features, sizes)`` (:meth:`_features`): ``{"boxes", "masks"}`` per frame,
+        masks ``(N, h, w)`` uint8 in the order of the poses."""
+        heads = self.mask_model.roi_heads
+        boxes = [resize_boxes(p["boxes"].float(), size, tuple(im_size))
+                 for p, size, im_size in zip(poses, sizes, batch.image_sizes, strict=True)]
+        if sum(len(b) for b in boxes) == 0:
+            return [{"boxes": b, "masks": torch.zeros((0, h, w), dtype=torch.uint8,
+                                                      device=b.device)}
+                    for b, (h, w) in zip(boxes, sizes, strict=True)]
+        x = heads.mask_roi_pool(features, boxes, batch.image_sizes)
+        logits = heads.mask_predictor(heads.mask_head(x))
+        labels = [torch.full((len(b),), PERSON_LABEL, dtype=torch.int64, device=b.device)
+                  for b in boxes]
+        probs = maskrcnn_inference(logits.float(), labels)
+        found = [{"boxes": b, "masks": m} for b, m in zip(boxes, probs, strict=True)]
+        return _soft_uint8(self.mask_model.transform.postprocess(found, batch.image_sizes,
+                                                                 sizes))
+
+    def _concurrently(self, side: Callable[[], _T], main: Callable[[], _U]) -> tuple[_T, _U]:
+        """``side()`` and ``main()``: at the same time (``side`` in the detector's worker
+        thread, the CPU threads split between them) when ``parallel``, else one after the
+        other.  Grad mode and autocast are per thread, so the worker sets its own."""
+        threads = torch.get_num_threads()
+        if not self.parallel or threads < 2:
+            return side(), main()
+        mine = threads // 2
+
+        def work() -> _T:
+            torch.set_num_threads(threads - mine)
+            with torch.inference_mode(), _autocast(self.device):
+                return side()
+
+        if self._worker is None:
+            self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="humanfx-rcnn")
+            weakref.finalize(self, self._worker.shutdown, wait=False)
+        pending = self._worker.submit(work)
+        torch.set_num_threads(mine)
+        try:
+            here = main()
+        finally:
+            torch.set_num_threads(threads)
+            wait_futures([pending])  # never leave the worker busy with this batch
+        return pending.result(), here
 
     def detect_batch(self, images: Sequence[np.ndarray]) -> list[list[PersonDetection]]:
         """People of each ``(h, w, 3)`` uint8 RGB frame (processing resolution, one size)."""
@@ -328,10 +392,24 @@ class RCNNDetector:
                                  f"{im.dtype}")
         with torch.inference_mode(), _autocast(self.device):
             x = self._to_device(images)
-            poses = self._run(self.keypoint_model, x, keep_masks=False)
-            masks = self._run(self.mask_model, x, keep_masks=True)
+            if self.settings.mask_boxes == "pose":
+                # The two backbones (about equal work) at once, then the keypoint heads and
+                # the mask head on their boxes with every thread.
+                mask_in, pose_in = self._concurrently(
+                    lambda: self._features(self.mask_model, x),
+                    lambda: self._features(self.keypoint_model, x))
+                poses = self._heads(self.keypoint_model, *pose_in, keep_masks=False)
+                masks = self._pose_box_masks(*mask_in, poses)
+            else:
+                masks, poses = self._concurrently(
+                    lambda: self._run(self.mask_model, x, keep_masks=True),
+                    lambda: self._run(self.keypoint_model, x, keep_masks=False))
         # One device-to-host copy per kind of tensor for the whole batch.
         pose_np = _to_numpy(poses, ("boxes", "scores", "keypoints", "keypoints_scores"))
+        if self.settings.mask_boxes == "pose":
+            mask_np = _to_numpy(masks, ("masks",))
+            return [self._combine_pose_boxes(p, m["masks"], im.shape[:2])
+                    for p, m, im in zip(pose_np, mask_np, images, strict=True)]
         mask_np = _to_numpy(masks, ("boxes", "scores", "masks"))
         return [self._combine(p, m, im.shape[:2])
                 for p, m, im in zip(pose_np, mask_np, images, strict=True)]
@@ -376,6 +454,21 @@ class RCNNDetector:
         return [d for d in out if d.bbox[2] >= 1.0 and d.bbox[3] >= 1.0
                 and np.all(np.isfinite(d.bbox))]
 
+    def _combine_pose_boxes(self, poses: dict[str, np.ndarray], masks: np.ndarray,
+                            hw: tuple[int, int]) -> list[PersonDetection]:
+        """Persons of ``mask_boxes="pose"``: each pose with the ``(N, h, w)`` uint8 mask of
+        its box."""
+        h, w = hw
+        kps = self._keypoints(poses, hw)
+        soft = masks.reshape(-1, h, w)
+        if self.settings.mask_threshold != 0.5:
+            soft = _rescale_soft(soft, self.settings.mask_threshold)
+        boxes = _xywh(poses["boxes"])
+        out = [PersonDetection(boxes[i], poses["scores"][i], kps[i], soft[i])
+               for i in range(len(boxes))]
+        return [d for d in out if d.bbox[2] >= 1.0 and d.bbox[3] >= 1.0
+                and np.all(np.isfinite(d.bbox))]
+
 
 def _rescale_soft(soft: np.ndarray, threshold: float) -> np.ndarray:
     """Map probabilities so that ``threshold`` lands on 128 (piecewise linear)."""
@@ -383,6 +476,15 @@ def _rescale_soft(soft: np.ndarray, threshold: float) -> np.ndarray:
     t = float(np.clip(threshold, 1e-3, 1 - 1e-3))
     q = np.where(p < t, 0.5 * p / t, 0.5 + 0.5 * (p - t) / (1 - t))
     return np.round(q * 255.0).astype(np.uint8)
+
+
+def _soft_uint8(results: list[dict[str, torch.Tensor]]) -> list[dict[str, torch.Tensor]]:
+    """Pasted ``(N, 1, h, w)`` mask probabilities -> ``(N, h, w)`` uint8 soft masks (4x less
+    to copy), in place."""
+    for d in results:
+        if "masks" in d:
+            d["masks"] = (d["masks"][:, 0] * 255.0).round_().to(torch.uint8)
+    return results
 
 
 def _to_numpy(results: list[dict[str, torch.Tensor]], keys: tuple[str, ...]
@@ -400,6 +502,6 @@ def _to_numpy(results: list[dict[str, torch.Tensor]], keys: tuple[str, ...]
     return out
 
 
-__all__ = ["PERSON_LABEL", "PersonDetection", "RCNNDetector", "RCNNSettings", "box_iou_xyxy",
-           "joints_inside", "keypointrcnn_resnet50_fpn", "maskrcnn_resnet50_fpn_v2",
-           "pair_poses_with_masks"]
+__all__ = ["MASK_BOXES", "PERSON_LABEL", "TORCHVISION_PROPOSALS", "PersonDetection",
+           "RCNNDetector", "RCNNSettings", "box_iou_xyxy", "joints_inside",
+           "keypointrcnn_resnet50_fpn", "maskrcnn_resnet50_fpn_v2", "pair_poses_with_masks"]
