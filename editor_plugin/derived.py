@@ -22,7 +22,7 @@ from typing import Any
 
 import av
 
-from editor_plugin.media import MediaError
+from editor_plugin.media import MediaError, VideoReader
 from editor_plugin.media.errors import AV_ERRORS, reason
 from editor_plugin.session import ClipSession
 
@@ -57,6 +57,34 @@ def read_tag(path: Path, key: str, version: int, session: ClipSession
     if meta.get("clip_hash") != session.clip_hash:
         return None, "it belongs to another clip"
     return meta, None
+
+
+def check_derived(path: Path, *, key: str, version: int, session: ClipSession,
+                  size: tuple[int, int], open_reader: Callable[[dict[str, Any]], VideoReader]
+                  ) -> str | None:
+    """Why the derived file at ``path`` cannot stand in for ``session``'s clip, or None.
+
+    Checks the tag (:func:`read_tag`), then, through ``open_reader(tag)``, the frame count,
+    the frame size ``(w, h)``, the last frame's time and that the last frame decodes (a
+    truncated file does not)."""
+    try:
+        meta, why = read_tag(path, key, version, session)
+        if meta is None:
+            return why
+        with open_reader(meta) as reader:
+            n = session.info.frame_count
+            if meta.get("frames") != n or len(reader) != n:
+                return f"it has {len(reader)} frames, the clip {n}"
+            if (reader.info.width, reader.info.height) != tuple(size):
+                return f"it is {reader.info.width}x{reader.info.height}, not {size[0]}x{size[1]}"
+            if str(reader.timestamps[-1]) != meta.get("last_time"):
+                return "its frame times differ from the clip's"
+            reader.read(n - 1)
+    except MediaError as err:
+        return f"it does not read ({err.message})"
+    except AV_ERRORS as exc:
+        return f"it does not read ({reason(exc)})"
+    return None
 
 
 def _remove_stale_temps(folder: Path, stem: str, suffix: str) -> None:
@@ -110,4 +138,4 @@ def build_derived(session: ClipSession, path: Path, *, what: str,
     return True
 
 
-__all__ = ["STALE_TEMP_S", "build_derived", "derived_tag", "read_tag"]
+__all__ = ["STALE_TEMP_S", "build_derived", "check_derived", "derived_tag", "read_tag"]

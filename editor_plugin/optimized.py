@@ -40,9 +40,8 @@ from pathlib import Path
 
 import av
 
-from editor_plugin.derived import build_derived, derived_tag, read_tag
-from editor_plugin.media import MediaError, VideoReader
-from editor_plugin.media.errors import AV_ERRORS, reason
+from editor_plugin.derived import build_derived, check_derived, derived_tag
+from editor_plugin.media import VideoReader
 from editor_plugin.session import ClipSession
 from inference.cache import cache_root
 from inference.errors import CancelledError
@@ -89,26 +88,11 @@ def check_optimized(path: Path, session: ClipSession) -> str | None:
 
     Checks the recorded version, clip hash, frame count, last frame time and frame size against
     the clip, and that the last frame decodes (catches a truncated file)."""
-    try:
-        meta, why = read_tag(path, _TAG, OPTIMIZED_VERSION, session)
-        if meta is None:
-            return why
-        info = session.info
-        with OptimizedReader(path, int(meta.get("rotation", 0))) as reader:
-            n = info.frame_count
-            if meta.get("frames") != n or len(reader) != n:
-                return f"it has {len(reader)} frames, the clip {n}"
-            if (reader.info.width, reader.info.height) != (info.width, info.height):
-                return (f"it is {reader.info.width}x{reader.info.height}, the clip "
-                        f"{info.width}x{info.height}")
-            if str(reader.timestamps[-1]) != meta.get("last_time"):
-                return "its frame times differ from the clip's"
-            reader.read(n - 1)
-    except MediaError as err:
-        return f"it does not read ({err.message})"
-    except AV_ERRORS as exc:
-        return f"it does not read ({reason(exc)})"
-    return None
+    info = session.info
+    return check_derived(
+        path, key=_TAG, version=OPTIMIZED_VERSION, session=session,
+        size=(info.width, info.height),
+        open_reader=lambda meta: OptimizedReader(path, int(meta.get("rotation", 0))))
 
 
 def _write(session: ClipSession, out: Path, progress: ProgressFn | None,

@@ -40,9 +40,8 @@ from pathlib import Path
 import av
 import cv2
 
-from editor_plugin.derived import build_derived, derived_tag, read_tag
-from editor_plugin.media import MediaError, VideoReader
-from editor_plugin.media.errors import AV_ERRORS, reason
+from editor_plugin.derived import build_derived, check_derived, derived_tag
+from editor_plugin.media import VideoReader
 from editor_plugin.pipeline import prefetch
 from editor_plugin.session import ClipSession
 from inference.cache import cache_root
@@ -95,24 +94,8 @@ def check_proxy(path: Path, session: ClipSession, size: tuple[int, int]) -> str 
 
     Checks the recorded version, clip hash, frame count and last frame time against the
     clip, the frame size, and that the last frame decodes (catches a truncated file)."""
-    try:
-        meta, why = read_tag(path, "humanfx_proxy", PROXY_VERSION, session)
-        if meta is None:
-            return why
-        with ProxyReader(path) as reader:
-            n = session.info.frame_count
-            if meta.get("frames") != n or len(reader) != n:
-                return f"it has {len(reader)} frames, the clip {n}"
-            if (reader.info.width, reader.info.height) != size:
-                return f"it is {reader.info.width}x{reader.info.height}, not {size[0]}x{size[1]}"
-            if str(reader.timestamps[-1]) != meta.get("last_time"):
-                return "its frame times differ from the clip's"
-            reader.read(n - 1)
-    except MediaError as err:
-        return f"it does not read ({err.message})"
-    except AV_ERRORS as exc:
-        return f"it does not read ({reason(exc)})"
-    return None
+    return check_derived(path, key="humanfx_proxy", version=PROXY_VERSION, session=session,
+                         size=size, open_reader=lambda _meta: ProxyReader(path))
 
 
 def _write(session: ClipSession, out: Path, size: tuple[int, int],
