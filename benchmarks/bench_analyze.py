@@ -140,18 +140,22 @@ def time_analysis(detector: Any, frames: list[np.ndarray], defaults: DeviceDefau
             detector.seconds)
 
 
-def warm_up(detector: RCNNDetector, frame: np.ndarray, defaults: DeviceDefaults) -> None:
-    """One batch first: lazy initialisation, cuDNN autotuning and allocator growth."""
+def warm_up(detector: RCNNDetector, frames: list[np.ndarray], defaults: DeviceDefaults) -> None:
+    """Three batches of different frames first: lazy initialisation, cuDNN autotuning,
+    allocator growth, and oneDNN's kernels for the region-head shapes (they depend on the
+    number of boxes, which differs from frame to frame), as a long clip has them after a few
+    keyframes."""
     analyzer = Analyzer(detector, AnalyzerConfig(batch_size=defaults.batch_size,
                                                  process_size=defaults.process_size))
-    detector.detect_batch([analyzer.prepare(frame)] * defaults.batch_size)
+    for frame in frames[:: max(1, len(frames) // 3)][:3]:
+        detector.detect_batch([analyzer.prepare(frame)] * defaults.batch_size)
 
 
 def bench_analyze(frames: list[np.ndarray], settings: RCNNSettings) -> list[Row]:
     rows = []
     cpu_settings = device_settings(settings, CPU_DEFAULTS)
     cpu = random_detector(cpu_settings, torch.device("cpu"), CPU_DEFAULTS.parallel_networks)
-    warm_up(cpu, frames[0], CPU_DEFAULTS)
+    warm_up(cpu, frames, CPU_DEFAULTS)
     for label, every in ((f"keyframe every {CPU_DEFAULTS.keyframe_every}",
                           CPU_DEFAULTS.keyframe_every), ("every frame", 1)):
         sec, det, per, in_det = time_analysis(cpu, frames, CPU_DEFAULTS, every)
@@ -160,7 +164,7 @@ def bench_analyze(frames: list[np.ndarray], settings: RCNNSettings) -> list[Row]
         print(_fmt(rows[-1]), flush=True)
     hybrid = keypoint_segmenter_detector(cpu_settings, torch.device("cpu"))
     if hybrid is not None:
-        warm_up(hybrid, frames[0], CPU_DEFAULTS)
+        warm_up(hybrid, frames, CPU_DEFAULTS)
         every = CPU_DEFAULTS.keyframe_every
         sec, det, per, in_det = time_analysis(hybrid, frames, CPU_DEFAULTS, every)
         rows.append(Row(f"analyze, Keypoint R-CNN + Local Segmenter (SYNTH_V1) masks, keyframe "
@@ -171,7 +175,7 @@ def bench_analyze(frames: list[np.ndarray], settings: RCNNSettings) -> list[Row]
     if torch.cuda.is_available():
         gpu = random_detector(device_settings(settings, GPU_DEFAULTS), torch.device("cuda"),
                               GPU_DEFAULTS.parallel_networks)
-        warm_up(gpu, frames[0], GPU_DEFAULTS)
+        warm_up(gpu, frames, GPU_DEFAULTS)
         sec, det, per, in_det = time_analysis(gpu, frames, GPU_DEFAULTS,
                                               GPU_DEFAULTS.keyframe_every)
         rows.append(Row(f"analyze, every frame, batch {GPU_DEFAULTS.batch_size}, autocast, "
@@ -265,7 +269,7 @@ def main() -> None:
          f"proposals, masks from boxes \"{GPU_DEFAULTS.rcnn_mask_boxes}\" "
          "(`inference/analysis/device.py`). \"detected\": frames that went "
          "through the detector (mean detections each); \"in detector\": the share of the time "
-         "in the detector (the rest: optical flow, tracker, resizing); model warm-up (one batch) "
+         "in the detector (the rest: optical flow, tracker, resizing); model warm-up (three batches of different frames) "
          "is not timed. The tracker rows feed ground-truth detections of a "
          f"{args.tracker_people}-person synthetic clip at the CPU processing resolution."),
         "",
