@@ -10,7 +10,10 @@ cached render targets); ``frame_tex`` is the uploaded original frame (RGBA, A = 
 LINEAR filtering, see :mod:`effects.gl`).  The result is a :class:`BackgroundLayer`: a texture and the
 scale that maps output pixel coordinates to its texture coordinates, so a background may be
 smaller than the output (a blur computed at reduced resolution is upsampled bilinearly by the
-compositor for free).  GL state a background needs between frames lives in ``res``.
+compositor for free on a GPU; on a software renderer, where that full-frame pass is the
+expensive part, OpenCV upsamples it and the layer carries the result as a CPU image too, see
+:attr:`RenderResources.cpu_resample <effects.gl.RenderResources>`).  GL state a background
+needs between frames lives in ``res``.
 
 CLI strings are parsed by :func:`parse_background`.
 """
@@ -23,7 +26,7 @@ import math
 import numbers
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Literal
@@ -32,7 +35,7 @@ import cv2
 import moderngl
 import numpy as np
 
-from effects.gl import RenderResources, draw_fullscreen
+from effects.gl import RenderResources, RenderTarget, draw_fullscreen
 from inference.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -59,16 +62,30 @@ class BackgroundLayer:
     texture of the output size; ``uv_scale = (1 / (w * f), 1 / (h * f))`` and
     ``uv_offset = (p / w, p / h)`` for a (w, h) texture each texel of which covers f x f output
     pixels, with p texels of padding before the first output pixel.
+
+    ``image``, when the background has it on the CPU anyway: the layer at the output size,
+    (H, W, 3 or 4) uint8 RGB(A) top row first, equal to what sampling ``texture`` at each
+    pixel's centre gives (so a consumer may copy it instead of running a GL pass over the
+    frame).  It may be a view into a buffer reused next frame: use it within the frame.
     """
 
     texture: moderngl.Texture | None = None
     uv_scale: tuple[float, float] = (0.0, 0.0)
     uv_offset: tuple[float, float] = (0.0, 0.0)
     color: tuple[float, float, float] | None = None
+    image: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if (self.texture is None) == (self.color is None):
             raise ValueError("a BackgroundLayer has either a texture or a colour")
+
+    def pixels(self) -> np.ndarray | tuple[int, int, int] | None:
+        """The layer on the CPU: ``image``, or the colour in 0..255 rounded as the GL passes
+        round it (``floor(255 c + 0.5)`` in float32); None when it is only in GL."""
+        if self.color is not None:
+            c = np.floor(np.asarray(self.color, np.float32) * np.float32(255.0) + np.float32(0.5))
+            return (int(c[0]), int(c[1]), int(c[2]))
+        return self.image
 
 
 class Background(abc.ABC):
@@ -191,12 +208,14 @@ class ImageBackground(Background):
         slot = res.slot("image")
         key = (self, res.size)
         if res.state.get("image") != key or slot.texture is None:
-            slot.upload(self.load(*res.size))
+            res.state["image.pixels"] = img = self.load(*res.size)
+            slot.upload(img)
             res.state["image"] = key
             log.debug("uploaded background image %s (%s)", self.path, self.mode)
         assert slot.texture is not None
         w, h = res.size
-        return BackgroundLayer(slot.texture, uv_scale=(1.0 / w, 1.0 / h))
+        return BackgroundLayer(slot.texture, uv_scale=(1.0 / w, 1.0 / h),
+                               image=res.state["image.pixels"])
 
 
 @dataclass(frozen=True, eq=False)
@@ -224,8 +243,9 @@ class VideoBackground(Background):
         if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
             raise ValueError(f"video background frames must be (h, w, 3) uint8, got {img.shape}")
         w, h = res.size
-        tex = res.slot("video").upload(fit_image(img, w, h, self.mode))
-        return BackgroundLayer(tex, uv_scale=(1.0 / w, 1.0 / h))
+        img = fit_image(img, w, h, self.mode)
+        tex = res.slot("video").upload(img)
+        return BackgroundLayer(tex, uv_scale=(1.0 / w, 1.0 / h), image=img)
 
 
 @dataclass(frozen=True)
@@ -324,7 +344,10 @@ class BlurBackground(Background):
     Separable, edges replicated (like ``cv2.BORDER_REPLICATE``).  Up to radius 3 (sigma 1) it
     runs at full resolution and matches ``cv2.GaussianBlur(frame, (2k+1, 2k+1), sigma,
     borderType=cv2.BORDER_REPLICATE)``, k = ceil(3 sigma); larger radii run on a copy
-    downsampled so that the cost stays bounded at any radius (see :func:`blur_plan`).
+    downsampled so that the cost stays bounded at any radius (see :func:`blur_plan`) and
+    upsampled bilinearly: by the consumer's LINEAR sampling, or, when ``res.cpu_resample``
+    (software renderers), by OpenCV into a full-size texture whose pixels the layer also hands
+    out as :attr:`BackgroundLayer.image` (the same bilinear, up to one level of rounding).
     On a software renderer (llvmpipe) the full-resolution path is the slow one: at 1920x1080
     radius 3 costs several times radius 25; on a GPU both are negligible.
     """
@@ -364,12 +387,40 @@ class BlurBackground(Background):
             prog["u_dir"] = direction
             source.use(0)
             draw_fullscreen(vao, dst.fbo)
+        if factor > 1 and res.cpu_resample:
+            return _upsample_on_cpu(res, out, factor)
         pad = 1.0 if factor > 1 else 0.0
         return BackgroundLayer(
             out.texture,
             uv_scale=(1.0 / (size[0] * factor), 1.0 / (size[1] * factor)),
             uv_offset=(pad / size[0], pad / size[1]),
         )
+
+
+def _upsample_on_cpu(res: RenderResources, small: RenderTarget, factor: int) -> BackgroundLayer:
+    """The reduced-resolution blur ``small`` (one texel of padding on each side) upsampled
+    ``factor`` times with OpenCV's bilinear ``cv2.resize`` -- the pixels the GL path's LINEAR
+    sampling computes, with 11-bit instead of 8-bit weights -- and uploaded at that size, so
+    that every consumer samples one texel per output pixel (NEAREST) and ``image`` holds the
+    same pixels.  Output pixel (x, y) is upsampled pixel (x + factor, y + factor)."""
+    tw, th = small.size
+    bw, bh = tw * factor, th * factor
+    low = res.state.get("blur.low")
+    if not isinstance(low, np.ndarray) or low.shape != (th, tw, 4):
+        low = res.state["blur.low"] = np.empty((th, tw, 4), np.uint8)
+        res.state["blur.big"] = np.empty((bh, bw, 4), np.uint8)
+    big = res.state["blur.big"]
+    assert isinstance(big, np.ndarray)
+    small.texture.read_into(low, alignment=1)
+    cv2.resize(low, (bw, bh), dst=big, interpolation=cv2.INTER_LINEAR)
+    tex = res.slot("blur.full").upload(big)
+    w, h = res.size
+    return BackgroundLayer(
+        tex,
+        uv_scale=(1.0 / bw, 1.0 / bh),
+        uv_offset=(factor / bw, factor / bh),
+        image=big[factor : factor + h, factor : factor + w],
+    )
 
 
 # -- parsing ------------------------------------------------------------------------------------

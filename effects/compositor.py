@@ -10,10 +10,11 @@ from __future__ import annotations
 import logging
 from fractions import Fraction
 
+import cv2
 import moderngl
 import numpy as np
 
-from effects.backgrounds import Background
+from effects.backgrounds import Background, BackgroundLayer
 from effects.gl import OutputSurface, RenderTarget, draw_fullscreen
 from effects.shaders import ShaderLibrary
 
@@ -58,26 +59,7 @@ class Compositor(OutputSurface):
         For GL consumers (previews, effects drawn on top).  Arguments as :meth:`composite`.
         """
         frame, alpha = _check_inputs(frame, alpha)
-        h, w = frame.shape[:2]
-        self.resize(w, h)
-        res = self.resources
-        frame_tex = res.slot("frame", linear=True).upload(frame)
-        key = "alpha.f4" if alpha.dtype == np.float32 else "alpha.u8"
-        alpha_tex = res.slot(key).upload(alpha)
-        layer = background.render(res, frame_tex, frame_index, time)
-        out = res.target("composite.out", (w, h))
-        frame_tex.use(0)
-        alpha_tex.use(1)
-        if layer.color is not None:
-            prog = self._programs[True]
-            prog["u_bg_color"] = layer.color
-        else:
-            assert layer.texture is not None
-            prog = self._programs[False]
-            layer.texture.use(2)
-            prog["u_bg_uv_scale"] = layer.uv_scale
-            prog["u_bg_uv_offset"] = layer.uv_offset
-        draw_fullscreen(res.fullscreen(prog), out.fbo)
+        out, _, _ = self._composite(frame, alpha, background, frame_index, time, False)
         return out
 
     def composite(
@@ -99,11 +81,58 @@ class Compositor(OutputSurface):
 
         Returns a new array, or fills and returns ``out`` (a C-contiguous (H, W, 3) uint8
         array) when given.  The GL readback always goes into a preallocated staging buffer.
+        When the background is on the CPU already
+        (:attr:`BackgroundLayer.image <effects.backgrounds.BackgroundLayer.image>`, a colour)
+        only the box of the non-zero alpha is composited in GL and read back, the rest is
+        copied from there: the same pixels as :meth:`composite_to_target`.
         """
-        target = self.composite_to_target(
-            frame, alpha, background, frame_index=frame_index, time=time
-        )
-        return self.read(target, out)
+        frame, alpha = _check_inputs(frame, alpha)
+        target, layer, box = self._composite(frame, alpha, background, frame_index, time, True)
+        pixels = layer.pixels()
+        if box is None or pixels is None:
+            return self.read(target, out)
+        return self.read_over(target, pixels, [box] if box[2] > box[0] else [], out)
+
+    def _composite(
+        self,
+        frame: np.ndarray,
+        alpha: np.ndarray,
+        background: Background,
+        frame_index: int,
+        time: Fraction,
+        partial: bool,
+    ) -> tuple[RenderTarget, BackgroundLayer, tuple[int, int, int, int] | None]:
+        """The composite in the output target, everywhere; or, with ``partial`` and the
+        background's pixels on the CPU, only inside the box of the non-zero alpha, which is
+        returned too (``(x0, y0, x1, y1)``, end-exclusive; empty when the alpha is all 0)."""
+        h, w = frame.shape[:2]
+        self.resize(w, h)
+        res = self.resources
+        frame_tex = res.slot("frame", linear=True).upload(frame)
+        key = "alpha.f4" if alpha.dtype == np.float32 else "alpha.u8"
+        alpha_tex = res.slot(key).upload(alpha)
+        layer = background.render(res, frame_tex, frame_index, time)
+        out = res.target("composite.out", (w, h))
+        box = None
+        if partial and layer.pixels() is not None:
+            m = alpha if alpha.dtype == np.uint8 else (alpha != 0).view(np.uint8)
+            x, y, bw, bh = cv2.boundingRect(m)
+            box = (x, y, x + bw, y + bh)
+            if not (bw and bh):
+                return out, layer, (0, 0, 0, 0)
+        frame_tex.use(0)
+        alpha_tex.use(1)
+        if layer.color is not None:
+            prog = self._programs[True]
+            prog["u_bg_color"] = layer.color
+        else:
+            assert layer.texture is not None
+            prog = self._programs[False]
+            layer.texture.use(2)
+            prog["u_bg_uv_scale"] = layer.uv_scale
+            prog["u_bg_uv_offset"] = layer.uv_offset
+        draw_fullscreen(res.fullscreen(prog), out.fbo, box)
+        return out, layer, box
 
 
 def _check_inputs(frame: np.ndarray, alpha: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

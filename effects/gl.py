@@ -100,6 +100,16 @@ def renderer_name(ctx: moderngl.Context) -> str:
     return str(ctx.info.get("GL_RENDERER", "unknown"))
 
 
+#: Renderer names of the rasterizers that run on the CPU.
+_SOFTWARE_RENDERERS = ("llvmpipe", "softpipe", "swrast", "swiftshader")
+
+
+def is_software_renderer(ctx: moderngl.Context) -> bool:
+    """True when ``ctx`` renders on the CPU (Mesa's llvmpipe, softpipe, swrast; SwiftShader)."""
+    name = renderer_name(ctx).lower()
+    return any(k in name for k in _SOFTWARE_RENDERERS)
+
+
 @dataclass
 class RenderTarget:
     """A colour texture with a framebuffer that renders into it (``width`` x ``height``)."""
@@ -200,10 +210,23 @@ def fullscreen_vao(ctx: moderngl.Context, program: moderngl.Program) -> moderngl
     return ctx.vertex_array(program, [])
 
 
-def draw_fullscreen(vao: moderngl.VertexArray, target: moderngl.Framebuffer) -> None:
-    """Run ``vao``'s program over every pixel of ``target``."""
-    target.use()
-    vao.render(moderngl.TRIANGLES, vertices=3)
+def draw_fullscreen(
+    vao: moderngl.VertexArray,
+    target: moderngl.Framebuffer,
+    rect: tuple[int, int, int, int] | None = None,
+) -> None:
+    """Run ``vao``'s program over every pixel of ``target``, or only over ``rect`` =
+    ``(x0, y0, x1, y1)`` (image pixels, end-exclusive; scissored).  On llvmpipe a scissored
+    full-screen triangle is cheaper per pixel than a quad over the same rectangle."""
+    if rect is not None:
+        x0, y0, x1, y1 = rect
+        target.scissor = (x0, y0, x1 - x0, y1 - y0)
+    try:
+        target.use()
+        vao.render(moderngl.TRIANGLES, vertices=3)
+    finally:
+        if rect is not None:
+            target.scissor = None
 
 
 class RenderResources:
@@ -215,12 +238,20 @@ class RenderResources:
     when their size changes and released by :meth:`release`.
 
     ``size`` is the output ``(width, height)`` in pixels.
+
+    ``cpu_resample`` (default: whether ``ctx`` is a software renderer): backgrounds that
+    resample an image to the output size (a blur computed at reduced resolution) do it with
+    OpenCV on the CPU and hand its result to their consumer too
+    (:attr:`~effects.backgrounds.BackgroundLayer.image`).  On llvmpipe a full-frame GL pass
+    that samples a texture costs several times what OpenCV takes for the same resampling; on
+    a GPU it is the other way round.
     """
 
     def __init__(self, ctx: moderngl.Context, shaders: ShaderLibrary, size: tuple[int, int]):
         self.ctx = ctx
         self.shaders = shaders
         self.size = size
+        self.cpu_resample = is_software_renderer(ctx)
         self._targets: dict[str, tuple[tuple, RenderTarget]] = {}
         self._slots: dict[str, TextureSlot] = {}
         self._vaos: dict[int, tuple[moderngl.Program, moderngl.VertexArray]] = {}
@@ -258,10 +289,12 @@ class RenderResources:
     def child(self, key: str) -> RenderResources:
         """Nested resources ``key`` of the same size and shader library, kept between frames
         and released with these: for a background drawn inside another (several backgrounds in
-        one frame, see :mod:`effects.partition`), so their targets and uploads do not collide."""
+        one frame, see :mod:`effects.partition`), so their targets and uploads do not collide.
+        Their ``cpu_resample`` is off: what is drawn there feeds a GL pass, not the CPU."""
         c = self._children.get(key)
         if c is None:
             c = self._children[key] = RenderResources(self.ctx, self.shaders, self.size)
+            c.cpu_resample = False
         return c
 
     def fullscreen(self, program: moderngl.Program) -> moderngl.VertexArray:
@@ -336,15 +369,47 @@ class OutputSurface:
     def read(self, target: RenderTarget, out: np.ndarray | None = None) -> np.ndarray:
         """Read an output-size RGBA8 ``target`` back as (H, W, 3) uint8 RGB, into ``out`` if
         given (a C-contiguous (H, W, 3) uint8 array), else into a new array."""
-        w, h = self.size
-        if out is not None and (
-            out.shape != (h, w, 3) or out.dtype != np.uint8 or not out.flags.c_contiguous
-        ):
-            raise ValueError(f"out must be a C-contiguous ({h}, {w}, 3) uint8 array")
+        out = self._check_out(out)
         assert self._rgba is not None
         target.fbo.read_into(self._rgba, components=4, alignment=1)
         # RGBA read-back is 2-3x faster than RGB on Mesa; OpenCV drops A in ~0.5 ms.
         return cv2.cvtColor(self._rgba, cv2.COLOR_RGBA2RGB, dst=out)
+
+    def read_over(
+        self,
+        target: RenderTarget,
+        base: np.ndarray | tuple[int, int, int],
+        rects: list[tuple[int, int, int, int]],
+        out: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """(H, W, 3) uint8 RGB: ``target``'s pixels inside ``rects`` (``(x0, y0, x1, y1)``,
+        end-exclusive; only those are read back), ``base`` everywhere else: an (H, W, 3 or 4)
+        uint8 image (its RGB) or an (r, g, b) colour in 0..255.  ``out`` as :meth:`read`."""
+        out = self._check_out(out)
+        if isinstance(base, np.ndarray):
+            if base.shape[2] == 4:
+                cv2.cvtColor(base, cv2.COLOR_RGBA2RGB, dst=out)
+            else:
+                np.copyto(out, base)
+        else:  # one row, then copies of it (NumPy broadcasting 3 values is ~40x slower)
+            out[0] = base
+            out[1:] = out[0]
+        assert self._rgba is not None
+        flat = self._rgba.reshape(-1)
+        for x0, y0, x1, y1 in rects:
+            w, h = x1 - x0, y1 - y0
+            buf = flat[: w * h * 4].reshape(h, w, 4)
+            target.fbo.read_into(buf, viewport=(x0, y0, w, h), components=4, alignment=1)
+            cv2.cvtColor(buf, cv2.COLOR_RGBA2RGB, dst=out[y0:y1, x0:x1])
+        return out
+
+    def _check_out(self, out: np.ndarray | None) -> np.ndarray:
+        w, h = self.size
+        if out is None:
+            return np.empty((h, w, 3), np.uint8)
+        if out.shape != (h, w, 3) or out.dtype != np.uint8 or not out.flags.c_contiguous:
+            raise ValueError(f"out must be a C-contiguous ({h}, {w}, 3) uint8 array")
+        return out
 
     def release(self) -> None:
         """Release the GL objects (not the shader library's programs)."""

@@ -53,6 +53,7 @@ from inference.errors import InputError
 
 if TYPE_CHECKING:
     from effects.anchors import PoseHistory
+    from effects.canvas import CanvasRegions
     from effects.gl import RenderResources, RenderTarget
     from inference.cache.layers import PersonLayer
 
@@ -395,6 +396,14 @@ class FxContext:
     :mod:`effects.gl`); ``frame_tex`` the uploaded original frame (RGBA8); ``history`` the
     pose history for effects that look back in time.  ``scratch`` is a per-frame dict for
     caches shared between effects (e.g. a person's distance field).
+
+    ``regions`` (a :class:`~effects.canvas.CanvasRegions`): the canvas holds the background
+    only where it is live; :meth:`draw_over` makes the rectangle it draws on live first (and
+    :meth:`draw_over_fullscreen` the whole canvas), but for the parts an opaque person drawn
+    later hides.  Reading :attr:`canvas` to draw on it directly makes the whole canvas live
+    (correct, but the slow path).  ``None``: the whole canvas is live already.  Making a
+    rectangle live binds texture unit 15 (:data:`effects.stack.BASE_TEXTURE_UNIT`): effects
+    bind their textures to units 0..14.
     """
 
     def __init__(
@@ -406,16 +415,26 @@ class FxContext:
         time: Fraction,
         history: PoseHistory,
         geometry: Geometry,
+        *,
+        regions: CanvasRegions | None = None,
     ):
         self.res = res
         self.ctx = res.ctx
-        self.canvas = canvas
+        self._canvas = canvas
+        self.regions = regions
         self.frame_tex = frame_tex
         self.frame_index = frame_index
         self.time = time
         self.history = history
         self.geometry = geometry
         self.scratch: dict[Any, Any] = {}
+
+    @property
+    def canvas(self) -> RenderTarget:
+        """The float canvas, all of it live (see the class docstring)."""
+        if self.regions is not None:
+            self.regions.ensure_all()
+        return self._canvas
 
     @property
     def size(self) -> tuple[int, int]:
@@ -438,16 +457,44 @@ class FxContext:
         return prog
 
     def draw_over(
-        self, prog: moderngl.Program, vertices: np.ndarray, attrs: tuple[str, ...]
+        self,
+        prog: moderngl.Program,
+        vertices: np.ndarray,
+        attrs: tuple[str, ...],
+        *,
+        extent: tuple[float, float, float, float] | None = None,
     ) -> None:
         """Blend triangles (premultiplied "over") onto the canvas.
 
         ``vertices``: (n, k) float32 rows, 3 per triangle; ``attrs`` names the program's vertex
         inputs, each a float vector, in column order (their widths are inferred from the
         program).  Positions are image pixels (x right, y down), converted by the shader.
+
+        The draw is confined (scissored) to ``extent`` = ``(x0, y0, x1, y1)`` image pixels,
+        by default the bounding box of the ``in_pos`` column (no ``in_pos``: the whole
+        canvas); a program that moves its vertices away from ``in_pos`` must pass ``extent``.
         """
-        with _blending(self.ctx):
-            self.geometry.draw(prog, vertices, attrs, self.canvas.fbo)
+        if extent is None:
+            from effects.canvas import position_extent
+
+            col = None
+            if "in_pos" in attrs:
+                col = sum(prog[a].dimension for a in attrs[: attrs.index("in_pos")])
+            extent = position_extent(vertices, col, self.size)
+        if extent is None:
+            return
+        target = self._canvas
+        if self.regions is not None:
+            rect = self.regions.ensure(extent)
+            if rect is None:
+                return
+            x0, y0, x1, y1 = rect
+            target.fbo.scissor = (x0, y0, x1 - x0, y1 - y0)
+        try:
+            with _blending(self.ctx):
+                self.geometry.draw(prog, vertices, attrs, target.fbo)
+        finally:
+            target.fbo.scissor = None
 
     def draw_over_fullscreen(self, prog: moderngl.Program) -> None:
         """Blend a full-canvas pass (premultiplied "over")."""

@@ -31,6 +31,7 @@ import cv2
 import moderngl
 import numpy as np
 
+from effects.canvas import rect_quads, tile_rects
 from effects.gl import RenderTarget, draw_fullscreen
 from effects.keyframes import Keyframes
 from effects.model import (
@@ -39,7 +40,6 @@ from effects.model import (
     PersonModifier,
     PersonState,
     describe,
-    quad,
     rgb01,
 )
 
@@ -83,35 +83,54 @@ def distance_field(
     that box (unless outside the frame), and its value is exact there.  Cached per person and
     frame (a larger reach recomputes).  ``None`` when the person has no mask.
     """
+    found = _distance(fx, person, reach)
+    return None if found is None else (found[0], found[1])
+
+
+def _distance(
+    fx: FxContext, person: PersonState, reach: float
+) -> tuple[moderngl.Texture, tuple[int, int, int, int], np.ndarray] | None:
+    """:func:`distance_field` and the distances themselves ((y1 - y0, x1 - x0) float32)."""
     mask = person.layer.mask
     if mask is None or person.box is None:
         return None
     key = ("distance", person.track_id)
     hit = fx.scratch.get(key)
     if hit is not None and hit[0] >= reach:
-        return hit[1], hit[2]
+        return hit[1], hit[2], hit[4]
     box = grow_box(person.box, math.ceil(reach) + 1, fx.size)
     x0, y0, x1, y1 = box
     outside = np.ascontiguousarray(mask[y0:y1, x0:x1] == 0, dtype=np.uint8)
     dist = cv2.distanceTransform(outside, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
     slot_key = hit[3] if hit is not None else fx.slot_key("distance")
     tex = fx.res.slot(slot_key).upload(np.ascontiguousarray(dist, dtype=np.float32))
-    fx.scratch[key] = (reach, tex, box, slot_key)
-    return tex, box
+    fx.scratch[key] = (reach, tex, box, slot_key, dist)
+    return tex, box, dist
+
+
+#: Side of the blocks :func:`_draw_distance` skips when none of their pixels is lit.
+_TILE = 16
 
 
 def _draw_distance(fx: FxContext, person: PersonState, reach: float, uniforms: dict) -> None:
-    found = distance_field(fx, person, reach)
+    """Shade the pixels at distance ``0 < d <= reach`` of the mask (the only ones an outline or
+    glow of that reach lights): only the blocks of the distance box that hold one are drawn
+    (the others would blend a zero alpha), which skips the person's inside and the box's
+    corners."""
+    found = _distance(fx, person, reach)
     if found is None:
         return
-    tex, (x0, y0, x1, y1) = found
+    tex, (x0, y0, _, _), dist = found
+    rects = tile_rects(cv2.inRange(dist, 0.5, float(reach)), _TILE, (x0, y0))
+    if not len(rects):
+        return
     prog = fx.program("fx_mask_distance")
     prog["u_dist"] = 0
     prog["u_origin"] = (x0, y0)
     for k, v in uniforms.items():
         prog[k] = v
     tex.use(0)
-    fx.draw_over(prog, quad(x0, y0, x1, y1), ("in_pos",))
+    fx.draw_over(prog, rect_quads(rects), ("in_pos",))
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -19,6 +19,13 @@ the bottom of their box (:func:`depth_key`); larger is nearer the camera.  ``dep
 replaces the key of the persons it names.  Ties go by track id.  Within a person, effects for
 everyone come first, then the person's own, each in list order.  A person absent from a frame
 gets no effects that frame.
+
+Only the rectangles something is drawn on go through the float canvas
+(:mod:`effects.canvas`); everywhere else the output is the background, and inside a person
+who is opaque there (and has no colour modifiers) the frame, rounded the same way.
+:meth:`StackRenderer.render` copies those parts from the CPU when the background is there
+already (the frame, a colour, an image, a blur resampled by OpenCV on a software renderer) and
+reads back only the rest from GL: on llvmpipe a full-frame GL pass costs several milliseconds.
 """
 
 from __future__ import annotations
@@ -33,7 +40,15 @@ import moderngl
 import numpy as np
 
 from effects.anchors import PoseHistory
-from effects.backgrounds import Background
+from effects.backgrounds import Background, BackgroundLayer
+from effects.canvas import (
+    CanvasRegions,
+    Rect,
+    complement,
+    opaque_core,
+    rect_quads,
+    tile_rects,
+)
 from effects.gl import OutputSurface, RenderTarget, draw_fullscreen
 from effects.matte import build_alpha
 from effects.matte_settings import MatteControls, MatteSettings
@@ -44,7 +59,6 @@ from effects.model import (
     OverlayEffect,
     PersonModifier,
     PersonState,
-    quad,
 )
 from effects.person import grow_box, mask_box
 from effects.refine import MatteRefiner, TemporalStabilizer
@@ -55,6 +69,12 @@ from inference.tracks.model import COCO_KEYPOINTS, V_NONE
 log = logging.getLogger(__name__)
 
 _ANKLES = [COCO_KEYPOINTS.index("left_ankle"), COCO_KEYPOINTS.index("right_ankle")]
+#: The texture unit the background is bound to when it fills the canvas (which can happen in
+#: the middle of an effect's :meth:`~effects.model.FxContext.draw_over`, after the effect has
+#: bound its own textures): effects use units 0..14.
+BASE_TEXTURE_UNIT = 15
+#: Side of the blocks a person is drawn in (those their matte does not touch are skipped).
+_PERSON_TILE = 16
 
 
 def depth_key(person: PersonLayer) -> float:
@@ -280,6 +300,63 @@ class StackRenderer(OutputSurface):
         :class:`PersonMattes` (all matte controls, temporal state across frames); when given,
         ``refine``/``feather_px`` are ignored.
         """
+        out, base, framed, regions = self._render(
+            frame, persons, stack, frame_index=frame_index, time=time, background=background,
+            selected=selected, refine=refine, feather_px=feather_px, mattes=mattes)
+        self._draw_rest(base, framed, regions, out)
+        return out
+
+    def render(
+        self,
+        frame: np.ndarray,
+        persons: Sequence[PersonLayer],
+        stack: EffectStack,
+        *,
+        frame_index: int,
+        time: Fraction,
+        background: Background | None = None,
+        selected: Iterable[int] | None = None,
+        refine: str = "none",
+        feather_px: float = 1.5,
+        mattes: PersonMattes | None = None,
+        out: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """:meth:`render_to_target`, read back as (H, W, 3) uint8 RGB (into ``out`` if given).
+
+        Where no effect or person was drawn the result is the background, and inside an
+        opaque person with nothing drawn over it the frame; when the background is on the CPU
+        already (:attr:`BackgroundLayer.image <effects.backgrounds.BackgroundLayer.image>`, a
+        colour, the frame itself) both are copied from there and only the rest is read back:
+        the same pixels, without GL passes over the whole frame.
+        """
+        target, base, framed, regions = self._render(
+            frame, persons, stack, frame_index=frame_index, time=time, background=background,
+            selected=selected, refine=refine, feather_px=feather_px, mattes=mattes)
+        pixels = base.pixels()
+        if pixels is None or regions.full:
+            self._draw_rest(base, framed, regions, target)
+            return self.read(target, out)
+        out = self.read_over(target, pixels, regions.rects, out)
+        for x0, y0, x1, y1 in regions.frame_rects:
+            out[y0:y1, x0:x1] = frame[y0:y1, x0:x1]
+        return out
+
+    def _render(
+        self,
+        frame: np.ndarray,
+        persons: Sequence[PersonLayer],
+        stack: EffectStack,
+        *,
+        frame_index: int,
+        time: Fraction,
+        background: Background | None,
+        selected: Iterable[int] | None,
+        refine: str,
+        feather_px: float,
+        mattes: PersonMattes | None,
+    ) -> tuple[RenderTarget, BackgroundLayer, BackgroundLayer, CanvasRegions]:
+        """Everything but what is outside the live canvas (see :class:`CanvasRegions`):
+        (output target, the background layer, the frame as a layer, the canvas regions)."""
         if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
             raise ValueError(f"frame must be (H, W, 3) uint8 RGB, got {frame.shape} {frame.dtype}")
         h, w = frame.shape[:2]
@@ -313,51 +390,36 @@ class StackRenderer(OutputSurface):
         self._register_shader_dirs(e for v in effects.values() for e in v)
 
         canvas = res.target("fx.canvas", (w, h), 4, "f4")
-        self._draw_base(canvas, frame_tex, background, frame_index, time)
-        fx = FxContext(res, canvas, frame_tex, frame_index, time, self.history, self.geometry)
+        base = self._base_layer(frame, frame_tex, background, frame_index, time)
+        framed = BackgroundLayer(frame_tex, uv_scale=(1.0 / w, 1.0 / h), image=frame)
+        regions = CanvasRegions((w, h), lambda rects, from_frame: self._draw_base(
+            framed if from_frame else base, canvas, rects))
+        fx = FxContext(res, canvas, frame_tex, frame_index, time, self.history, self.geometry,
+                       regions=regions)
+        drawn = [(i, s, person_mattes[s.track_id]) for i, s in enumerate(states)
+                 if s.track_id in person_mattes and (chosen is None or s.track_id in chosen)]
+        # Where a person without colour modifiers is opaque, the result is the frame's pixels
+        # whatever is drawn behind: the canvas is not needed there (unless drawn on later).
+        cores: dict[int, Rect] = {}
+        for _, s, matte in drawn:
+            if s.box is not None and not any(isinstance(e, PersonModifier)
+                                             for e in effects[s.track_id]):
+                core = opaque_core(matte, _PERSON_TILE, (s.box[0], s.box[1]))
+                if core is not None:
+                    cores[s.track_id] = core
+                    regions.reserve(core)
         self._overlays(fx, states, effects, "behind")
-        for i, s in enumerate(states):
-            matte = person_mattes.get(s.track_id)
-            if matte is not None and (chosen is None or s.track_id in chosen):
-                self._draw_person(fx, s, matte, i, effects[s.track_id])
+        for i, s, matte in drawn:
+            self._draw_person(fx, s, matte, i, effects[s.track_id], cores.get(s.track_id))
         self._overlays(fx, states, effects, "front")
 
         out = res.target("fx.out", (w, h))
-        prog = self.shaders.program("fx_resolve")
-        prog["u_canvas"] = 0
-        canvas.texture.use(0)
-        draw_fullscreen(res.fullscreen(prog), out.fbo)
-        return out
-
-    def render(
-        self,
-        frame: np.ndarray,
-        persons: Sequence[PersonLayer],
-        stack: EffectStack,
-        *,
-        frame_index: int,
-        time: Fraction,
-        background: Background | None = None,
-        selected: Iterable[int] | None = None,
-        refine: str = "none",
-        feather_px: float = 1.5,
-        mattes: PersonMattes | None = None,
-        out: np.ndarray | None = None,
-    ) -> np.ndarray:
-        """:meth:`render_to_target`, read back as (H, W, 3) uint8 RGB (into ``out`` if given)."""
-        target = self.render_to_target(
-            frame,
-            persons,
-            stack,
-            frame_index=frame_index,
-            time=time,
-            background=background,
-            selected=selected,
-            refine=refine,
-            feather_px=feather_px,
-            mattes=mattes,
-        )
-        return self.read(target, out)
+        if regions.rects:
+            prog = self.shaders.program("fx_resolve")
+            prog["u_canvas"] = 0
+            canvas.texture.use(0)
+            self._draw(prog, out, None if regions.full else regions.rects)
+        return out, base, framed, regions
 
     # -- passes ------------------------------------------------------------------------------
 
@@ -368,32 +430,66 @@ class StackRenderer(OutputSurface):
                 self.shaders.add_directory(d)
                 log.debug("shader directory %s added for effect %s", d, cls.label())
 
-    def _draw_base(
+    def _base_layer(
         self,
-        canvas: RenderTarget,
+        frame: np.ndarray,
         frame_tex: moderngl.Texture,
         background: Background | None,
         frame_index: int,
         time: Fraction,
-    ) -> None:
+    ) -> BackgroundLayer:
+        """This frame's background (the original frame when ``background`` is None)."""
         res = self.resources
-        w, h = res.size
         if background is None:
-            tex, scale, offset, color = frame_tex, (1.0 / w, 1.0 / h), (0.0, 0.0), None
+            w, h = res.size
+            return BackgroundLayer(frame_tex, uv_scale=(1.0 / w, 1.0 / h), image=frame)
+        return background.render(res, frame_tex, frame_index, time)
+
+    def _draw_base(
+        self,
+        layer: BackgroundLayer,
+        target: RenderTarget,
+        rects: list[Rect] | None,
+        *,
+        resolve: bool = False,
+    ) -> None:
+        """Draw ``layer`` unblended into ``target`` over ``rects`` (None: everywhere); with
+        ``resolve`` rounded to 8 bits as the canvas's resolve pass rounds (``fx_base.glsl``)."""
+        defines: dict[str, None] = {}
+        if layer.color is not None:
+            defines["SOLID_BACKGROUND"] = None
+        if resolve:
+            defines["RESOLVE"] = None
+        prog = self.shaders.program("fx_base", defines)
+        if layer.color is not None:
+            prog["u_color"] = layer.color
         else:
-            layer = background.render(res, frame_tex, frame_index, time)
-            tex, scale, offset, color = layer.texture, layer.uv_scale, layer.uv_offset, layer.color
-        if color is not None:
-            prog = self.shaders.program("fx_base", {"SOLID_BACKGROUND": None})
-            prog["u_color"] = color
-        else:
-            assert tex is not None
-            prog = self.shaders.program("fx_base")
-            prog["u_background"] = 0
-            prog["u_uv_scale"] = scale
-            prog["u_uv_offset"] = offset
-            tex.use(0)
-        draw_fullscreen(res.fullscreen(prog), canvas.fbo)
+            assert layer.texture is not None
+            prog["u_background"] = BASE_TEXTURE_UNIT
+            prog["u_uv_scale"] = layer.uv_scale
+            prog["u_uv_offset"] = layer.uv_offset
+            layer.texture.use(BASE_TEXTURE_UNIT)
+        self._draw(prog, target, rects)
+
+    def _draw(self, prog: moderngl.Program, target: RenderTarget, rects: list[Rect] | None
+              ) -> None:
+        """Run ``prog`` (blending off) over ``rects`` of ``target``, or all of it (None)."""
+        vao = self.resources.fullscreen(prog)
+        for rect in [None] if rects is None else rects:
+            draw_fullscreen(vao, target.fbo, rect)
+
+    def _draw_rest(self, base: BackgroundLayer, framed: BackgroundLayer, regions: CanvasRegions,
+                   out: RenderTarget) -> None:
+        """Into ``out``, rounded as the canvas is resolved: the frame (``framed``) over the
+        canvas's frame rectangles, the background everywhere else the canvas is not live."""
+        if regions.full:
+            return
+        frame_rects = regions.frame_rects
+        done = regions.rects + frame_rects
+        self._draw_base(base, out, complement(done, regions.size) if done else None,
+                        resolve=True)
+        if frame_rects:
+            self._draw_base(framed, out, frame_rects, resolve=True)
 
     @staticmethod
     def _overlays(
@@ -405,8 +501,34 @@ class StackRenderer(OutputSurface):
                     e.draw(fx, s)
 
     def _draw_person(
-        self, fx: FxContext, s: PersonState, matte: np.ndarray, i: int, effects: tuple[Effect, ...]
+        self,
+        fx: FxContext,
+        s: PersonState,
+        matte: np.ndarray,
+        i: int,
+        effects: tuple[Effect, ...],
+        core: Rect | None,
     ) -> None:
+        """Draw person ``s`` over the canvas in the blocks of their box the matte touches
+        (blending a zero matte changes nothing), but for ``core``, a rectangle of those blocks
+        where the matte is opaque and the colours are the frame's: that is claimed as the
+        frame's pixels (see :meth:`CanvasRegions.claim`) instead."""
+        assert s.box is not None and fx.regions is not None
+        x0, y0 = s.box[:2]
+        active = matte
+        if core is not None:
+            active = matte != 0
+            active[core[1] - y0 : core[3] - y0, core[0] - x0 : core[2] - x0] = False
+        rects = tile_rects(active, _PERSON_TILE, (x0, y0))
+        if len(rects):
+            self._draw_matted(fx, s, matte, i, effects, rects)
+        if core is not None:  # after drawing, so that the draw does not fill it
+            fx.regions.claim(core)
+
+    def _draw_matted(self, fx: FxContext, s: PersonState, matte: np.ndarray, i: int,
+                     effects: tuple[Effect, ...], rects: np.ndarray) -> None:
+        """Person ``s``, their modifiers applied, over ``rects`` of the canvas through
+        ``matte`` (over their box)."""
         res = self.resources
         assert s.box is not None
         x0, y0, x1, y1 = s.box
@@ -425,7 +547,7 @@ class StackRenderer(OutputSurface):
         prog["u_mask_origin"] = (x0, y0)
         color.use(0)
         mask_tex.use(1)
-        fx.draw_over(prog, quad(x0, y0, x1, y1), ("in_pos",))
+        fx.draw_over(prog, rect_quads(rects), ("in_pos",))
 
     def release(self) -> None:
         """Release the GL objects (not the shader library's programs)."""

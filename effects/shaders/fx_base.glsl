@@ -1,8 +1,11 @@
 #version 330 core
-// Effect stack, first pass: the background into the float canvas (no blending).
+// Effect stack: the background, unblended, either into the float canvas or (RESOLVE) straight
+// into the 8-bit output, rounded exactly as fx_resolve.glsl rounds the canvas (so a pixel no
+// effect touched comes out the same either way; see effects/canvas.py).
 // Define SOLID_BACKGROUND for a uniform colour; otherwise a texture sampled at
 // uv = gl_FragCoord.xy * u_uv_scale + u_uv_offset (see BackgroundLayer in effects/backgrounds.py;
 // the original frame itself is a texture of the output size with no offset).
+// A full-screen triangle (scissored to a rectangle to draw only that part).
 
 #if defined VERTEX_SHADER
 
@@ -25,10 +28,14 @@ out vec4 f_color;
 
 void main() {
 #if defined SOLID_BACKGROUND
-    f_color = vec4(u_color, 1.0);
+    vec3 c = u_color;
 #else
-    f_color = vec4(texture(u_background, gl_FragCoord.xy * u_uv_scale + u_uv_offset).rgb, 1.0);
+    vec3 c = texture(u_background, gl_FragCoord.xy * u_uv_scale + u_uv_offset).rgb;
 #endif
+#if defined RESOLVE
+    c = floor(clamp(c, 0.0, 1.0) * 255.0 + 0.5) * (1.0 / 255.0);
+#endif
+    f_color = vec4(c, 1.0);
 }
 
 #endif

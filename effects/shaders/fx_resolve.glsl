@@ -1,6 +1,8 @@
 #version 330 core
 // Effect stack, last pass: the float canvas to 8 bits, each channel clamped to [0, 1] and
 // rounded to the nearest 1/255 (so the RGBA8 target stores exactly round(255 * value)).
+// A full-screen triangle (scissored to each live rectangle of the canvas when only part of it
+// is live, see effects/canvas.py).
 
 #if defined VERTEX_SHADER
 
