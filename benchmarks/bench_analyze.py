@@ -287,7 +287,10 @@ def main() -> None:
         (f"Machine: {machine_line()}; PyTorch {torch.__version__}, "
          f"{torch.get_num_threads()} CPU threads."),
         (f"Synthetic {w}×{h} clip, {args.frames} frames, {args.people} people, frames in memory "
-         "(no decode, no layer cache). R-CNN backend (Keypoint R-CNN + Mask R-CNN v2) with "
+         "(no decode, no layer cache), except the `analyze_clip` row: the same frames written to an "
+         "H.264 file first, then what `humanfx analyze` does with them (decode, keyframe mode, "
+         "tracker, layer cache writes), timed whole. CPU goal: ≥ 3 frames/s in keyframe mode. "
+         "R-CNN backend (Keypoint R-CNN + Mask R-CNN v2) with "
          "random weights, which cost the same compute as trained ones for a given number of "
          f"detections; score threshold {args.min_score}, at which they find the cap of "
          f"{args.max_persons} detections per frame and network. "
