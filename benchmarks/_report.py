@@ -38,13 +38,15 @@ def machine_line() -> str:
         pass
     renderer = ""
     try:
-        import moderngl
+        # create_context loads Triton before Mesa's LLVM (see effects.gl): a benchmark that
+        # imports torch after this line must not crash.
+        from effects.gl import create_context, renderer_name
 
-        ctx = moderngl.create_standalone_context(backend="egl")
-        renderer = f", GL: {ctx.info['GL_RENDERER']}"
+        ctx = create_context()
+        renderer = f", GL: {renderer_name(ctx)}"
         ctx.release()
     except Exception:  # noqa: BLE001 - informational only
-        pass
+        renderer = ", GL: none"
     return (f"{cpu}, {os.cpu_count()} cores{mem}{renderer}; Python {platform.python_version()}; "
             f"measured {_dt.date.today().isoformat()}")
 

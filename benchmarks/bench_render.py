@@ -32,10 +32,10 @@ def decode_encode(clip: Path, out: Path) -> float:
         info = reader.info
         writer = VideoWriter(out, codec=Codec.H264, width=info.width, height=info.height,
                              fps=info.fps, time_base=info.time_base)
-        with writer:
-            with BackgroundSink(lambda it: writer.write(it[0], time=it[1]), depth=3) as sink:
-                for f in prefetch(reader.iter_frames(), depth=3):
-                    sink.put((f.image, f.time))
+        with writer, BackgroundSink(lambda it: writer.write(it[0], time=it[1]),
+                                    depth=3) as sink:
+            for f in prefetch(reader.iter_frames(), depth=3):
+                sink.put((f.image, f.time))
     return time.perf_counter() - t0
 
 
@@ -101,21 +101,21 @@ def main() -> None:
         "## Render: background swap vs decode+encode (CPU)",
         "",
         f"Machine: {machine_line()}.",
-        f"Synthetic clip, {args.frames} frames, {args.people} people, H.264 in and out, one person "
+        (f"Synthetic clip, {args.frames} frames, {args.people} people, H.264 in and out, one person "
         "selected; `render` includes decode, cache read, matte, GL composite (llvmpipe) and encode. "
         "Ratio = render time / decode+encode time (target ≤ 1.25); best of "
-        f"{args.repeats} interleaved runs each.",
+        f"{args.repeats} interleaved runs each."),
         "",
-        "| size | decode+encode fps | blur:25 fps | blur ratio | color fps | color ratio "
-        "| cache read ms/frame |",
+        ("| size | decode+encode fps | blur:25 fps | blur ratio | color fps | color ratio "
+        "| cache read ms/frame |"),
         "|---|---|---|---|---|---|---|",
         *rows,
         "",
-        "x264's speed depends on the picture: a composite over a flat colour or a blurred "
+        ("x264's speed depends on the picture: a composite over a flat colour or a blurred "
         "background encodes faster than the noisy original, which is why the colour ratio can "
         "drop below 1. On two cores the compositor's llvmpipe threads compete with x264 for the "
         "same cores, so every millisecond of GL work shows up in the ratio; a GPU (or more cores) "
-        "takes it off the critical path.",
+        "takes it off the critical path."),
         "",
         "Reproduce: `python -m benchmarks.bench_render`.",
     ]

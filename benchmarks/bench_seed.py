@@ -125,8 +125,8 @@ def main(argv: list[str] | None = None) -> None:
         "|---|---|---:|---:|",
         *rows_seg,
         "",
-        f"Full seed pipeline on a 1280x720 clip with 4 people ({args.frames} frames in memory; "
-        "pose tracker + segmenter x4 + person tracker):",
+        (f"Full seed pipeline on a 1280x720 clip with 4 people ({args.frames} frames in memory; "
+        "pose tracker + segmenter x4 + person tracker):"),
         "",
         "| device | configuration | frames/s |",
         "|---|---|---:|",

@@ -95,10 +95,10 @@ def main() -> None:
         "## Real footage: DAVIS 2016 people, composite exactness",
         "",
         f"Machine: {machine_line()}.",
-        "Frames → H.264 clip → ground-truth masks imported → `render --background color:#00FF00 "
+        ("Frames → H.264 clip → ground-truth masks imported → `render --background color:#00FF00 "
         "--refine none --codec ffv1`; every output frame compared with a NumPy composite of the "
         "decoded source frame and the mask (max abs error per channel, target ≤ 1). fps include "
-        "decode, cache read, composite and encode.",
+        "decode, cache read, composite and encode."),
         "",
         "| sequence | size | frames | max abs error | green (FFV1) fps | blur:25 (H.264) fps |",
         "|---|---|---|---|---|---|",

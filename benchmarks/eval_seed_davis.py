@@ -69,8 +69,8 @@ def main(argv: list[str] | None = None) -> None:
             print(rows[-1], flush=True)
     text = "\n".join([
         f"{machine_line()}.", "",
-        "| sequence | size, frames | tracks kept | mean IoU, best track vs DAVIS mask | "
-        "frames with IoU > 0.5 | analyze frames/s (CPU) |",
+        ("| sequence | size, frames | tracks kept | mean IoU, best track vs DAVIS mask | "
+        "frames with IoU > 0.5 | analyze frames/s (CPU) |"),
         "|---|---|---:|---:|---:|---:|", *rows])
     if args.write_docs:
         update_section("seed-davis", text, doc=DOC)

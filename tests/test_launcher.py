@@ -32,8 +32,8 @@ def test_console_script_runs_headless_commands(tmp_path):
     assert "missing.mp4" in result.stderr
     # headless commands never load Qt
     probe = subprocess.run([sys.executable, "-c",
-                            "import sys; from ui.launcher import main; "
-                            "main(['persons', 'nope.mp4']); print('PySide6' in sys.modules)"],
+                            ("import sys; from ui.launcher import main; "
+                            "main(['persons', 'nope.mp4']); print('PySide6' in sys.modules)")],
                            capture_output=True, text=True, timeout=120, check=False)
     assert probe.stdout.strip() == "False", probe.stderr
 

@@ -31,7 +31,6 @@ from inference.models.weights import (
     WeightsEnum,
 )
 
-
 #: The repository's real assets folder (hub_dir points ASSETS_DIR elsewhere for each test).
 SHIPPED_ASSETS = wmod.ASSETS_DIR
 

@@ -31,7 +31,8 @@ _EXPORTS = {
 }
 _WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}
 
-__all__ = ["DEVICE_CHOICES", "MASK_BOXES_CHOICES", "MODEL_CHOICES", *sorted(_WHERE)]
+# The lazily imported names are listed in _EXPORTS once; ruff cannot see strings there.
+__all__ = ["DEVICE_CHOICES", "MASK_BOXES_CHOICES", "MODEL_CHOICES", *sorted(_WHERE)]  # noqa: PLE0604
 
 
 def __getattr__(name: str):

@@ -73,7 +73,7 @@ def expand_checkpoint(data: dict[str, Any], path: str | Path) -> dict[str, Any]:
         return data
     try:
         if not isinstance(scales, dict):
-            raise ValueError("the 8-bit scales are not a mapping")
+            raise TypeError("the 8-bit scales are not a mapping")
         data["model"] = expand_state(data["model"], scales)
     except (ValueError, TypeError, AttributeError) as exc:
         raise InputError(f"damaged 8-bit weights ({exc})", path=path,
