@@ -149,7 +149,7 @@ def time_analysis(detector: Any, frames: list[np.ndarray], defaults: DeviceDefau
 def end_to_end(detector: Any, frames: list[np.ndarray]) -> Row:
     """What ``humanfx analyze CLIP`` does on the CPU, timed whole: the frames written to an
     H.264 file first (not timed), then :func:`editor_plugin.analyze.analyze_clip` with the CPU
-    defaults: decoding, keyframe mode, the tracker, smoothing-free layer cache writes."""
+    defaults: decoding, keyframe mode, the tracker and the layer cache writes."""
     from editor_plugin.analyze import AnalyzeOptions, analyze_clip
     from editor_plugin.media import Codec, VideoWriter
     from editor_plugin.session import ClipSession

@@ -36,8 +36,6 @@ def pb_clip(tmp_path_factory) -> tuple[Path, Path]:
     return three_people_clip(tmp_path_factory.mktemp("ui-pbg-clip"))
 
 
-
-
 @pytest.fixture()
 def win(qtbot, pb_clip):
     w = _make(qtbot, *pb_clip)
@@ -45,16 +43,10 @@ def win(qtbot, pb_clip):
     w.close()
 
 
-
-
 def _near(dist: dict[int, np.ndarray], tid: int, margin: float) -> np.ndarray:
     """Pixels 1-3 px from ``tid`` and nearer them than anyone else by more than ``margin``."""
     others = np.min([d for k, d in dist.items() if k != tid], axis=0)
     return (dist[tid] >= 1) & (dist[tid] <= 3) & (others - dist[tid] > margin)
-
-
-
-
 
 
 def test_own_backgrounds_show_next_to_each_person_and_match_the_export(qtbot, win, tmp_path):

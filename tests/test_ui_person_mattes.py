@@ -37,19 +37,11 @@ def pm_clip(tmp_path_factory) -> tuple[Path, Path]:
     return three_people_clip(tmp_path_factory.mktemp("ui-pm-clip"))
 
 
-
-
 @pytest.fixture()
 def win(qtbot, pm_clip):
     w = _make(qtbot, *pm_clip)
     yield w
     w.close()
-
-
-
-
-
-
 
 
 def test_a_persons_own_matte_changes_only_them_and_matches_the_export(qtbot, win, tmp_path):

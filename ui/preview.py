@@ -121,6 +121,16 @@ class ViewState:
         return self.has_effects or bool(self.own_backgrounds) or bool(self.person_mattes)
 
 
+def release_gl(ctx: moderngl.Context | None, compositor: Compositor | None) -> None:
+    """Release ``compositor`` (with ``ctx`` current) and then ``ctx``; either may be None."""
+    if compositor is not None:
+        assert ctx is not None
+        with ctx:
+            compositor.release()
+    if ctx is not None:
+        ctx.release()
+
+
 class PreviewRenderer:
     """Reads, composites and annotates frames of ``session``'s clip (GUI thread only)."""
 
@@ -297,14 +307,8 @@ class PreviewRenderer:
         if self.cache is not None:
             self.cache.close()
             self.cache = None
-        if self._compositor is not None:
-            assert self._ctx is not None
-            with self._ctx:
-                self._compositor.release()
-            self._compositor = None
-        if self._ctx is not None:
-            self._ctx.release()
-            self._ctx = None
+        release_gl(self._ctx, self._compositor)
+        self._ctx = self._compositor = None
         self.reader.close()
 
 

@@ -50,7 +50,7 @@ from effects.compositor import Compositor
 from effects.gl import create_context
 from effects.stack import PersonMattes
 from inference.cache.layers import PersonLayer
-from ui.preview import PreviewRenderer, ViewState, draw_overlays, union_alpha
+from ui.preview import PreviewRenderer, ViewState, draw_overlays, release_gl, union_alpha
 
 log = logging.getLogger(__name__)
 
@@ -166,12 +166,6 @@ class ProxyPreview:
 
     def close(self) -> None:
         """Release the proxy file and the GL resources.  Idempotent."""
-        if self._compositor is not None:
-            assert self._ctx is not None
-            with self._ctx:
-                self._compositor.release()
-            self._compositor = None
-        if self._ctx is not None:
-            self._ctx.release()
-            self._ctx = None
+        release_gl(self._ctx, self._compositor)
+        self._ctx = self._compositor = None
         self.reader.close()

@@ -68,13 +68,6 @@ def _write_shm(name: str, image: Any) -> int:
         shm.close()
 
 
-def _open_reader(clip: ClipState) -> None:
-    """Open ``clip.reader`` (caller holds ``clip.lock``): the optimized media when valid."""
-    from editor_plugin.optimized import open_reader
-
-    clip.reader, clip.reader_source = open_reader(clip.session)
-
-
 def _install_optimized(clip: ClipState, path: Path) -> None:
     """Switch ``clip`` to reading the optimized media at ``path`` from the next frame on."""
     from editor_plugin.optimized import open_optimized
@@ -88,6 +81,7 @@ def _install_optimized(clip: ClipState, path: Path) -> None:
 
 @method("render_frame", "clip_id", "frame_index", "path", "shared_memory")
 def render_frame(server: Server, conn: Connection, p: Params) -> dict[str, Any]:
+    from editor_plugin.optimized import open_reader
     from effects.matte import build_alpha
 
     clip = server.clip(conn, p.get("clip_id", str))
@@ -106,8 +100,8 @@ def render_frame(server: Server, conn: Connection, p: Params) -> dict[str, Any]:
     fx = clip.effects
     with clip.lock:
         background = _background(clip)
-        if clip.reader is None:
-            _open_reader(clip)
+        if clip.reader is None:  # the optimized media when there is a valid one
+            clip.reader, clip.reader_source = open_reader(clip.session)
         frame = clip.reader.read(index)
         source = clip.reader_source
     masks = []

@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from inference.errors import InputError
 from inference.models.rcnn import (
     PersonDetection,
     RCNNDetector,
@@ -26,6 +25,7 @@ from inference.models.rcnn import (
     _autocast,
     _placed,
     _to_numpy,
+    check_frames,
 )
 
 
@@ -58,10 +58,7 @@ class KeypointSegmenterDetector(RCNNDetector):
         """People of each ``(h, w, 3)`` uint8 RGB frame: R-CNN poses, segmenter masks."""
         if not images:
             return []
-        for im in images:
-            if im.ndim != 3 or im.shape[2] != 3 or im.dtype != np.uint8:
-                raise InputError(f"the R-CNN needs (H, W, 3) uint8 RGB frames, got {im.shape} "
-                                 f"{im.dtype}")
+        check_frames(images)
         with torch.inference_mode(), _autocast(self.device):
             poses = self._run(self.keypoint_model, self._to_device(images), keep_masks=False)
         pose_np = _to_numpy(poses, ("boxes", "scores", "keypoints", "keypoints_scores"))

@@ -211,6 +211,14 @@ def maskrcnn_resnet50_fpn_v2(*, weights: Any = None, progress: bool = True,
 
 # -- the detector ------------------------------------------------------------------------------
 
+def check_frames(images: Sequence[np.ndarray]) -> None:
+    """Raise :class:`InputError` unless every image is ``(H, W, 3)`` uint8 RGB."""
+    for im in images:
+        if im.ndim != 3 or im.shape[2] != 3 or im.dtype != np.uint8:
+            raise InputError(f"the R-CNN needs (H, W, 3) uint8 RGB frames, got {im.shape} "
+                             f"{im.dtype}")
+
+
 def _autocast(device: torch.device):
     if device.type != "cuda":
         return nullcontext()
@@ -386,10 +394,7 @@ class RCNNDetector:
         """People of each ``(h, w, 3)`` uint8 RGB frame (processing resolution, one size)."""
         if not images:
             return []
-        for im in images:
-            if im.ndim != 3 or im.shape[2] != 3 or im.dtype != np.uint8:
-                raise InputError(f"the R-CNN needs (H, W, 3) uint8 RGB frames, got {im.shape} "
-                                 f"{im.dtype}")
+        check_frames(images)
         with torch.inference_mode(), _autocast(self.device):
             x = self._to_device(images)
             if self.settings.mask_boxes == "pose":
